@@ -1,0 +1,92 @@
+"""The error taxonomy: every failure is transient (retry with backoff) or permanent (dead-letter at once).
+
+Each class carries a stable ``kind`` string used in dead letters, logs, metrics and API answers.
+"""
+
+from __future__ import annotations
+
+
+class ProcessorError(Exception):
+    """Root of every error the processor raises on purpose."""
+
+    kind = "processor_error"
+
+
+class TransientError(ProcessorError):
+    """Worth retrying: the same input may succeed later (network, 5xx, timeouts)."""
+
+    kind = "transient"
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InferenceUnavailable(TransientError):
+    kind = "inference_unavailable"
+
+
+class StorageUnavailable(TransientError):
+    kind = "storage_unavailable"
+
+
+class BrokerUnavailable(TransientError):
+    kind = "broker_unavailable"
+
+
+class PermanentError(ProcessorError):
+    """Retrying cannot help: the input itself is wrong."""
+
+    kind = "permanent"
+
+
+class InvalidEvent(PermanentError):
+    kind = "invalid_event"
+
+
+class InvalidConfiguration(PermanentError):
+    """A user configuration failed validation; ``problems`` lists every problem found, one line each."""
+
+    kind = "invalid_configuration"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration: " + "; ".join(problems))
+        self.problems = problems
+
+
+class ObjectNotFound(PermanentError):
+    kind = "object_not_found"
+
+
+class ObjectTooLarge(PermanentError):
+    kind = "object_too_large"
+
+
+class ImageUndecodable(PermanentError):
+    kind = "image_undecodable"
+
+
+class ImageTooLarge(PermanentError):
+    kind = "image_too_large"
+
+
+class UnknownLabel(PermanentError):
+    kind = "unknown_label"
+
+
+class UnknownModel(PermanentError):
+    kind = "unknown_model"
+
+
+class UnregisteredUrl(PermanentError):
+    kind = "unregistered_url"
+
+
+class InferenceRejected(PermanentError):
+    """The inference service answered, but with a 4xx, ``success: false`` or a malformed body."""
+
+    kind = "inference_rejected"
+
+
+class VideoUndecodable(PermanentError):
+    kind = "video_undecodable"

@@ -1,0 +1,148 @@
+"""The one settings root: every knob of the service, read from ``ANONYMIZER_*`` env vars and/or a file.
+
+Nested sections use ``__``: ``ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS=broker:9092``. Only ``cli.py`` builds
+:class:`Settings` from the environment; every other part receives its own section.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_section = ConfigDict(frozen=True, extra="forbid")
+
+
+class LimitsSettings(BaseModel):
+    model_config = _section
+
+    max_pixels: int = Field(default=100_000_000, gt=0, description="refuse images with more pixels (bombs)")
+    max_object_bytes: int = Field(default=200 * 1024 * 1024, gt=0, description="refuse larger source objects")
+
+
+class OutputSettings(BaseModel):
+    """How anonymized images are written."""
+
+    model_config = _section
+
+    jpeg_quality: int = Field(default=95, ge=1, le=100)
+    keep_metadata: bool = Field(default=False, description="keep EXIF (GPS included); stripped by default")
+    box_scale: dict[str, float] = Field(
+        default_factory=lambda: {"face": 1.3}, description="grow boxes of these labels about their centre"
+    )
+    ellipse_labels: frozenset[str] = Field(
+        default=frozenset({"face"}), description="labels hidden as an ellipse inscribed in the box"
+    )
+
+
+class BuiltinSettings(BaseModel):
+    """The bundled detectors (no external service needed)."""
+
+    model_config = _section
+
+    face_max_side: int = Field(default=1280, ge=64, description="long side CenterFace sees, px")
+    face_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    onnx_threads: int = Field(default=1, ge=1, description="onnxruntime intra-op threads per inference")
+    workers: int = Field(default=2, ge=1, description="threads running built-in models at once")
+
+
+class InferenceSettings(BaseModel):
+    """HTTP inference services (the original detection/segmentation APIs)."""
+
+    model_config = _section
+
+    url_configuration: Path = Path("jsonFiles/url_configuration.json")
+    per_url_concurrency: int = Field(default=8, ge=1)
+    total_concurrency: int = Field(default=64, ge=1)
+    timeout_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    backoff_base_s: float = Field(default=0.2, gt=0)
+    backoff_max_s: float = Field(default=5.0, gt=0)
+    unhealthy_after_failures: int = Field(default=5, ge=1)
+    probe_interval_s: float = Field(default=10.0, gt=0)
+    refresh_interval_s: float = Field(default=60.0, gt=0)
+
+
+class StorageSettings(BaseModel):
+    """Object storage (obstore): credentials and endpoints for s3://, gs://, az://; file:// and memory:// need none."""
+
+    model_config = _section
+
+    s3_endpoint: str | None = Field(default=None, description="e.g. http://minio:9000; None = AWS")
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_allow_http: bool = False
+    s3_virtual_hosted_style: bool = Field(default=False, description="False = path-style (MinIO)")
+    gcs_service_account_path: Path | None = None
+    azure_account_name: str | None = None
+    azure_account_key: SecretStr | None = None
+    file_root: Path | None = Field(default=None, description="file:// keys may never escape this folder")
+    output_prefix: str = Field(default="anonymized/", description="prefix of output keys in the source bucket")
+    output_url: str | None = Field(default=None, description="write outputs here instead, e.g. s3://out-bucket/")
+
+
+class KafkaSettings(BaseModel):
+    model_config = _section
+
+    bootstrap_servers: str | None = Field(default=None, description="None = embedded default (local inbox)")
+    input_topic: str = "frames"
+    completion_topic: str = "frames.anonymized"
+    dead_letter_topic: str = "frames.dead-letter"
+    group_id: str = "anonymizer"
+    client_id: str = "anonymizer"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    rebalance_timeout_ms: int | None = None
+    max_poll_interval_ms: int = 300_000
+
+
+class StreamSettings(BaseModel):
+    """Backpressure, retries and shutdown of the stream processor."""
+
+    model_config = _section
+
+    max_in_flight: int = Field(default=32, ge=1, description="frames being processed at once")
+    resume_below: int | None = Field(default=None, description="low watermark; default max_in_flight // 2")
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1, description="tries of a transient failure before dead-lettering")
+    retry_backoff_s: float = Field(default=0.5, gt=0)
+    retry_backoff_max_s: float = Field(default=15.0, gt=0)
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    default_configuration: Path | None = Field(
+        default=None, description="user configuration applied to events that name none; None = built-in default"
+    )
+    configurations_dir: Path = Field(default=Path("jsonFiles"), description="named configurations: <name>.json")
+    inbox: Path = Field(default=Path("inbox"), description="embedded default: folder of frames or a .jsonl of events")
+    completions_file: Path = Field(default=Path("completions.jsonl"), description="embedded default output")
+
+
+class HttpSettings(BaseModel):
+    model_config = _section
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ANONYMIZER_", env_nested_delimiter="__", frozen=True, extra="forbid", env_file=None
+    )
+
+    limits: LimitsSettings = LimitsSettings()
+    output: OutputSettings = OutputSettings()
+    builtin: BuiltinSettings = BuiltinSettings()
+    inference: InferenceSettings = InferenceSettings()
+    storage: StorageSettings = StorageSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    stream: StreamSettings = StreamSettings()
+    http: HttpSettings = HttpSettings()
+    log_level: str = "INFO"

@@ -1,0 +1,1 @@
+"""Wire contracts: pydantic models of configurations, inference responses and stream events (no I/O)."""

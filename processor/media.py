@@ -1,0 +1,112 @@
+"""Image decoding and encoding at the edges of the pipeline: size limits, format kept, metadata stripped.
+
+Decoding reads the header first (Pillow, no pixel data) so a decompression bomb is refused before any
+allocation; pixels are then decoded by OpenCV (BGR, EXIF orientation applied). Encoding keeps the input's
+format and writes no metadata unless asked to keep the JPEG EXIF block (its orientation reset to upright,
+since the pixels already are).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from processor.errors import ImageTooLarge, ImageUndecodable
+from processor.inference.base import BgrImage, Frame
+
+# We enforce our own, configurable pixel limit before decoding; Pillow only reads headers here.
+Image.MAX_IMAGE_PIXELS = None
+
+_CV2_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tiff"}
+CONTENT_TYPES = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "tiff": "image/tiff",
+}
+
+
+def probe(data: bytes) -> tuple[str, int, int]:
+    """Format, width and height from the header alone. Raises ImageUndecodable."""
+    if not data:
+        raise ImageUndecodable("empty input (0 bytes) is not an image")
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            fmt = (header.format or "").lower()
+            width, height = header.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageUndecodable(f"not a readable image ({len(data)} bytes): {error}") from error
+    if fmt not in _CV2_EXTENSIONS:
+        raise ImageUndecodable(f"unsupported image format {fmt or 'unknown'!r}; supported: {', '.join(CONTENT_TYPES)}")
+    return fmt, width, height
+
+
+def decode(data: bytes, max_pixels: int) -> Frame:
+    """Decode to BGR pixels. Raises ImageTooLarge above ``max_pixels`` and ImageUndecodable for bad data."""
+    fmt, width, height = probe(data)
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}×{height} = {width * height / 1e6:.1f} MP, above the limit of {max_pixels / 1e6:.1f} MP"
+        )
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if pixels is None or pixels.size == 0:
+        raise ImageUndecodable(f"corrupt {fmt} image ({len(data)} bytes): the pixel data cannot be decoded")
+    return Frame(pixels=pixels, encoded=data, format=fmt)
+
+
+def encode(pixels: BgrImage, fmt: str, *, jpeg_quality: int = 95, metadata_from: bytes | None = None) -> bytes:
+    """Encode in ``fmt``. With ``metadata_from`` (the source JPEG) its EXIF block is kept, orientation reset."""
+    params: list[int] = []
+    if fmt == "jpeg":
+        params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
+    elif fmt == "webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, jpeg_quality]
+    ok, buffer = cv2.imencode(_CV2_EXTENSIONS[fmt], pixels, params)
+    if not ok:
+        raise ImageUndecodable(f"cannot encode the anonymized image as {fmt}")
+    encoded = buffer.tobytes()
+    if metadata_from is not None and fmt == "jpeg":
+        exif = jpeg_exif_segment(metadata_from)
+        if exif is not None:
+            encoded = encoded[:2] + exif + encoded[2:]
+    return encoded
+
+
+def jpeg_exif_segment(jpeg: bytes) -> bytes | None:
+    """The APP1 Exif segment of a JPEG (marker included) with Orientation set to 1, or None."""
+    position = 2
+    while position + 4 <= len(jpeg) and jpeg[position] == 0xFF:
+        marker = jpeg[position + 1]
+        if marker in (0xDA, 0xD9):  # start of scan / end of image: no more metadata segments
+            return None
+        (length,) = struct.unpack(">H", jpeg[position + 2 : position + 4])
+        segment = jpeg[position : position + 2 + length]
+        if marker == 0xE1 and segment[4:10] == b"Exif\x00\x00":
+            return _upright(segment)
+        position += 2 + length
+    return None
+
+
+def _upright(segment: bytes) -> bytes:
+    """Set the Orientation tag (0x0112) of IFD0 to 1 in an APP1 Exif segment."""
+    tiff = bytearray(segment[10:])
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return segment
+    order = "<" if tiff[:2] == b"II" else ">"
+    (ifd0,) = struct.unpack(order + "I", tiff[4:8])
+    if ifd0 + 2 > len(tiff):
+        return segment
+    (entries,) = struct.unpack(order + "H", tiff[ifd0 : ifd0 + 2])
+    for index in range(entries):
+        entry = ifd0 + 2 + 12 * index
+        if entry + 12 > len(tiff):
+            break
+        (tag,) = struct.unpack(order + "H", tiff[entry : entry + 2])
+        if tag == 0x0112:
+            tiff[entry + 8 : entry + 10] = struct.pack(order + "H", 1)
+    return segment[:10] + bytes(tiff)

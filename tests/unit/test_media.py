@@ -1,0 +1,112 @@
+"""Decoding limits and errors, format preservation, metadata stripping."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from processor.errors import ImageTooLarge, ImageUndecodable
+from processor.inference.base import BgrImage
+from processor.media import decode, encode, jpeg_exif_segment, probe
+
+GPS_IFD = 0x8825
+ORIENTATION = 0x0112
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width×height, with a tiny (wrong) IDAT: a decompression-bomb lookalike."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def jpeg_with_exif(image: BgrImage, orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[0x010F] = "TestCam"  # Make
+    exif.get_ifd(GPS_IFD)[2] = (48.0, 8.0, 10.0)  # GPSLatitude
+    buffer = io.BytesIO()
+    Image.fromarray(image[:, :, ::-1]).save(buffer, format="JPEG", quality=95, exif=exif)
+    return buffer.getvalue()
+
+
+def test_jpeg_and_png_keep_their_format(astronaut_jpeg: bytes, astronaut_png: bytes) -> None:
+    for data, fmt in ((astronaut_jpeg, "jpeg"), (astronaut_png, "png")):
+        frame = decode(data, max_pixels=10**8)
+        assert frame.format == fmt
+        assert frame.pixels.shape == (512, 512, 3)
+        assert probe(encode(frame.pixels, fmt))[0] == fmt
+
+
+def test_png_round_trip_is_lossless(astronaut_png: bytes, astronaut_bgr: BgrImage) -> None:
+    frame = decode(astronaut_png, max_pixels=10**8)
+    again = decode(encode(frame.pixels, "png"), max_pixels=10**8)
+    assert np.array_equal(again.pixels, astronaut_bgr)
+
+
+def test_jpeg_quality_stays_high(astronaut_bgr: BgrImage, astronaut_png: bytes) -> None:
+    frame = decode(astronaut_png, max_pixels=10**8)
+    again = decode(encode(frame.pixels, "jpeg", jpeg_quality=95), max_pixels=10**8)
+    error = np.abs(again.pixels.astype(int) - astronaut_bgr.astype(int)).mean()
+    assert error < 2.0
+
+
+def test_empty_input_is_named() -> None:
+    with pytest.raises(ImageUndecodable, match="0 bytes"):
+        decode(b"", max_pixels=10**8)
+
+
+def test_random_bytes_are_not_an_image() -> None:
+    noise = np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    with pytest.raises(ImageUndecodable, match="not a readable image"):
+        decode(noise, max_pixels=10**8)
+
+
+def test_corrupt_pixel_data_is_refused(astronaut_png: bytes) -> None:
+    header_only = astronaut_png[:200]  # valid signature and IHDR, pixel data cut off
+    with pytest.raises(ImageUndecodable, match="corrupt png"):
+        decode(header_only, max_pixels=10**8)
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    bomb = png_header_only(30_000, 30_000)
+    started = time.perf_counter()
+    with pytest.raises(ImageTooLarge, match=r"30000×30000 = 900\.0 MP, above the limit of 100\.0 MP"):
+        decode(bomb, max_pixels=100_000_000)
+    assert time.perf_counter() - started < 0.5  # nothing of 2.7 GB was allocated
+
+
+def test_unsupported_format_is_named() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="GIF")
+    with pytest.raises(ImageUndecodable, match="unsupported image format 'gif'"):
+        decode(buffer.getvalue(), max_pixels=10**8)
+
+
+def test_metadata_is_stripped_by_default(astronaut_bgr: BgrImage) -> None:
+    source = jpeg_with_exif(astronaut_bgr, orientation=1)
+    assert jpeg_exif_segment(source) is not None
+    frame = decode(source, max_pixels=10**8)
+    assert jpeg_exif_segment(encode(frame.pixels, "jpeg")) is None
+    assert Image.open(io.BytesIO(encode(frame.pixels, "jpeg"))).getexif() == {}
+
+
+def test_orientation_is_applied_and_kept_metadata_says_upright(astronaut_bgr: BgrImage) -> None:
+    wide = np.ascontiguousarray(astronaut_bgr[:256])  # 512 wide, 256 high
+    source = jpeg_with_exif(wide, orientation=6)  # "rotate 90° clockwise to display"
+    frame = decode(source, max_pixels=10**8)
+    assert frame.pixels.shape[:2] == (512, 256)
+    kept = encode(frame.pixels, "jpeg", metadata_from=source)
+    exif = Image.open(io.BytesIO(kept)).getexif()
+    assert exif[ORIENTATION] == 1
+    assert exif[0x010F] == "TestCam"
+    assert exif.get_ifd(GPS_IFD)[2] == (48.0, 8.0, 10.0)

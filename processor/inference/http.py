@@ -1,0 +1,395 @@
+"""Async client of the inference APIs (detection and segmentation services) over one shared aiohttp session.
+
+Every request is bounded (per URL and overall), has a timeout, and is retried with exponential backoff and full
+jitter on connection errors, timeouts, 5xx, 408 and 429, up to ``max_attempts``; then it raises
+:class:`InferenceUnavailable` (transient). Other 4xx, ``success: false`` and malformed JSON or PNG answers raise
+:class:`InferenceRejected` (permanent) at once, naming the URL, the model and what was wrong. A URL that fails
+``unhealthy_after_failures`` times in a row fails fast until ``probe_interval_s`` has passed, when requests go
+through again as probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import cv2
+import numpy as np
+import numpy.typing as npt
+import orjson
+from PIL import Image, UnidentifiedImageError
+from pydantic import ValidationError
+
+from processor.errors import InferenceRejected, InferenceUnavailable
+from processor.inference.base import BoolMask, Box, Frame
+from processor.inference.builtin.catalog import ModelInfo
+from processor.settings import InferenceSettings
+from schemas.inference import (
+    ConfigResponse,
+    DetectionResponse,
+    Envelope,
+    LabelsResponse,
+    ModelConfig,
+    ModelsResponse,
+    PaletteResponse,
+)
+
+log = logging.getLogger(__name__)
+
+EnvelopeT = TypeVar("EnvelopeT", bound=Envelope[Any])
+
+_TRANSIENT_STATUS = frozenset({408, 429})
+_MAX_LABEL_MAP_RATIO = 4  # a label map may have at most 4x the frame's pixels (guards against PNG bombs)
+_EXCERPT = 200
+_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    content_type: str
+    body: bytes
+    retry_after_s: float | None
+
+
+@dataclass(slots=True)
+class _Endpoint:
+    """Per-URL state: the concurrency bound, the health streak, and the generation of YOLO ``load`` calls."""
+
+    slots: asyncio.Semaphore
+    failures: int = 0
+    last_problem: str = ""
+    probe_at: float = 0.0
+    load_generation: int = 0
+    load_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class InferenceClient:
+    """HTTP client of the inference services; an async context manager.
+
+    :param settings: the ``inference`` settings section (bounds, timeouts, retries, health).
+    :param session: a shared session, left open on exit; without one the client opens its own on enter and
+        closes it on exit.
+    """
+
+    def __init__(self, settings: InferenceSettings, session: aiohttp.ClientSession | None = None) -> None:
+        self._settings = settings
+        self._session = session
+        self._owns_session = False
+        self._total = asyncio.Semaphore(settings.total_concurrency)
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s, sock_connect=settings.connect_timeout_s)
+        self._random = random.Random()  # noqa: S311 - backoff jitter, not cryptography
+
+    async def __aenter__(self) -> Self:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+            self._owns_session = True
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+            self._owns_session = False
+
+    def is_healthy(self, url: str) -> bool:
+        """False while ``url`` is marked unhealthy (failing fast until its next probe)."""
+        endpoint = self._endpoints.get(url)
+        return endpoint is None or endpoint.failures < self._settings.unhealthy_after_failures
+
+    # Discovery ---------------------------------------------------------------------------------------------
+
+    async def models(self, url: str) -> list[str]:
+        """Model names served at ``url`` (a list, or the keys of OpenVINO's dict name → id)."""
+        envelope = await self._get_json(url, None, "models", ModelsResponse)
+        if envelope.data is None:
+            raise InferenceRejected(f"GET {url}models answered without data")
+        return envelope.data.names()
+
+    async def labels(self, url: str, model: str) -> list[str]:
+        """Labels of ``model``; for segmentation, a label's index is its class id in the label map.
+
+        A YOLO service answers ``data: null`` until ``GET {url}load`` has been called: then load once, ask again.
+        """
+        path = f"models/{quote(model, safe='')}/labels"
+        generation = self._endpoint(url).load_generation
+        envelope = await self._get_json(url, model, path, LabelsResponse)
+        if envelope.data is None:
+            await self._load_once(url, model, generation)
+            envelope = await self._get_json(url, model, path, LabelsResponse)
+        if envelope.data is None:
+            raise InferenceRejected(f"GET {url}{path} (model {model!r}) still answers data: null after load")
+        return envelope.data
+
+    async def config(self, url: str, model: str) -> ModelConfig:
+        """The model's config (its ``type``: detection or segmentation); loads a YOLO service first if needed."""
+        path = f"models/{quote(model, safe='')}/config"
+        generation = self._endpoint(url).load_generation
+        envelope = await self._get_json(url, model, path, ConfigResponse)
+        if envelope.data is None:
+            await self._load_once(url, model, generation)
+            envelope = await self._get_json(url, model, path, ConfigResponse)
+        if envelope.data is None:
+            raise InferenceRejected(f"GET {url}{path} (model {model!r}) still answers data: null after load")
+        return envelope.data
+
+    async def palette(self, url: str, model: str) -> list[int]:
+        """Flat RGB palette of a segmentation model (class ``i`` drawn as ``palette[3i:3i+3]``)."""
+        path = f"models/{quote(model, safe='')}/palette"
+        envelope = await self._get_json(url, model, path, PaletteResponse)
+        if envelope.data is None:
+            raise InferenceRejected(f"GET {url}{path} (model {model!r}) answered without a palette")
+        return envelope.data
+
+    async def describe(self, url: str) -> tuple[ModelInfo, ...]:
+        """Every model at ``url`` with its type and labels.
+
+        A model whose config or labels are rejected is left out (logged), so one broken model does not hide the
+        others; :class:`InferenceUnavailable` propagates (the service is down, not the model).
+        """
+        names = await self.models(url)
+        described = await asyncio.gather(*(self._describe_model(url, name) for name in names))
+        return tuple(model for model in described if model is not None)
+
+    async def _describe_model(self, url: str, name: str) -> ModelInfo | None:
+        try:
+            config, labels = await asyncio.gather(self.config(url, name), self.labels(url, name))
+        except InferenceRejected as error:
+            log.warning("inference model %r at %s left out: %s", name, url, error)
+            return None
+        return ModelInfo(name, config.type, tuple(labels))
+
+    async def _load_once(self, url: str, model: str, generation: int) -> None:
+        """``GET {url}load`` (else ``GET {url}models/{m}/load``) unless a concurrent caller has just done it."""
+        endpoint = self._endpoint(url)
+        async with endpoint.load_lock:
+            if endpoint.load_generation != generation:
+                return
+            log.info("inference service %s answers data: null; calling its load endpoint", url)
+            answer = await self._call(url, model, "GET", "load")
+            if answer.status == 404:
+                answer = await self._call(url, model, "GET", f"models/{quote(model, safe='')}/load")
+            if not 200 <= answer.status < 300:
+                raise _rejected(url, model, "load", f"HTTP {answer.status}")
+            endpoint.load_generation += 1
+
+    # Inference ---------------------------------------------------------------------------------------------
+
+    async def detect(self, url: str, model: str, frame: Frame, label: str) -> tuple[Box, ...]:
+        """Boxes of ``label`` found by detection ``model``: absolute float pixels, confidence 0..1.
+
+        Boxes are matched by class name (class ids may be 0- or 1-based); boxes partly outside the frame are kept.
+        """
+        path = f"models/{quote(model, safe='')}/predict"
+        answer = await self._call(url, model, "POST", path, upload=frame)
+        envelope = _parse(url, model, path, answer, DetectionResponse)
+        if envelope.data is None:
+            raise InferenceRejected(f"POST {url}{path} (model {model!r}) answered without data")
+        return tuple(
+            Box(
+                left=found.coordinates.left,
+                top=found.coordinates.top,
+                right=found.coordinates.right,
+                bottom=found.coordinates.bottom,
+                label=label,
+                confidence=found.confidence / 100.0,
+            )
+            for found in envelope.data.bounding_boxes
+            if found.object_class_name == label
+        )
+
+    async def segment(self, url: str, model: str, frame: Frame, class_index: int) -> BoolMask:
+        """Mask of the pixels whose class is ``class_index`` in the palette PNG label map, at the frame's size."""
+        path = f"models/{quote(model, safe='')}/inference"
+        answer = await self._call(url, model, "POST", path, upload=frame)
+        if not 200 <= answer.status < 300 or _looks_like_json(answer):
+            _parse(url, model, path, answer, Envelope[Any])  # raises with the service's own message
+            raise InferenceRejected(f"POST {url}{path} (model {model!r}) answered JSON, expected a PNG label map")
+        try:
+            label_map = decode_label_map(answer.body, frame.height, frame.width)
+        except ValueError as error:
+            raise InferenceRejected(f"POST {url}{path} (model {model!r}): malformed label map: {error}") from None
+        return np.asarray(label_map == class_index)
+
+    # Transport ---------------------------------------------------------------------------------------------
+
+    async def _get_json(self, url: str, model: str | None, path: str, schema: type[EnvelopeT]) -> EnvelopeT:
+        return _parse(url, model, path, await self._call(url, model, "GET", path), schema)
+
+    async def _call(self, url: str, model: str | None, method: str, path: str, upload: Frame | None = None) -> _Answer:
+        """One request with bounded retries; returns any non-transient answer (the caller judges its status)."""
+        endpoint = self._endpoint(url)
+        target = url + path
+        for attempt in range(1, self._settings.max_attempts + 1):
+            self._check_health(url, endpoint)
+            retry_after_s: float | None = None
+            try:
+                async with endpoint.slots, self._total:
+                    answer = await self._send(method, target, upload)
+            except aiohttp.InvalidURL as error:
+                raise InferenceRejected(f"{method} {target}: invalid URL ({error})") from None
+            except (aiohttp.ClientError, TimeoutError) as error:
+                problem = _describe_error(error, self._settings.timeout_s)
+            else:
+                if answer.status < 500 and answer.status not in _TRANSIENT_STATUS:
+                    self._record_success(url, endpoint)
+                    return answer
+                problem = f"HTTP {answer.status}: {_excerpt(answer.body)}"
+                retry_after_s = answer.retry_after_s
+            self._record_failure(url, endpoint, problem)
+            if attempt == self._settings.max_attempts:
+                raise InferenceUnavailable(
+                    f"{method} {target}{_for_model(model)} failed {attempt} time(s); last: {problem}", retry_after_s
+                )
+            await asyncio.sleep(self._backoff(attempt, retry_after_s))
+        raise AssertionError("unreachable: max_attempts >= 1")  # pragma: no cover
+
+    async def _send(self, method: str, target: str, upload: Frame | None) -> _Answer:
+        if self._session is None:
+            raise RuntimeError("InferenceClient used outside 'async with' and without a session")
+        # A FormData is consumed by one request: build it per attempt.
+        data = _form(upload) if upload is not None else None
+        async with self._session.request(method, target, data=data, timeout=self._timeout) as response:
+            body = await response.read()
+            return _Answer(response.status, response.content_type, body, _retry_after(response.headers))
+
+    def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
+        """Full jitter: uniform in [0, min(max, base·2^(attempt-1))], at least what the service asked for."""
+        ceiling = min(self._settings.backoff_max_s, self._settings.backoff_base_s * 2 ** (attempt - 1))
+        delay = self._random.uniform(0.0, ceiling)
+        return max(delay, min(retry_after_s or 0.0, self._settings.backoff_max_s))
+
+    def _endpoint(self, url: str) -> _Endpoint:
+        endpoint = self._endpoints.get(url)
+        if endpoint is None:
+            endpoint = _Endpoint(asyncio.Semaphore(self._settings.per_url_concurrency))
+            self._endpoints[url] = endpoint
+        return endpoint
+
+    def _check_health(self, url: str, endpoint: _Endpoint) -> None:
+        if endpoint.failures < self._settings.unhealthy_after_failures:
+            return
+        wait_s = endpoint.probe_at - time.monotonic()
+        if wait_s > 0:
+            raise InferenceUnavailable(
+                f"{url} is marked unhealthy after {endpoint.failures} failures in a row "
+                f"(last: {endpoint.last_problem}); next probe in {wait_s:.1f} s",
+                retry_after_s=wait_s,
+            )
+
+    def _record_failure(self, url: str, endpoint: _Endpoint, problem: str) -> None:
+        endpoint.failures += 1
+        endpoint.last_problem = problem
+        if endpoint.failures >= self._settings.unhealthy_after_failures:
+            endpoint.probe_at = time.monotonic() + self._settings.probe_interval_s
+            if endpoint.failures == self._settings.unhealthy_after_failures:
+                log.warning("inference service %s marked unhealthy: %s", url, problem)
+
+    def _record_success(self, url: str, endpoint: _Endpoint) -> None:
+        if endpoint.failures >= self._settings.unhealthy_after_failures:
+            log.info("inference service %s answers again", url)
+        endpoint.failures = 0
+
+
+def decode_label_map(png: bytes, height: int, width: int) -> npt.NDArray[np.int32]:
+    """A palette (or grayscale) PNG of class indices → an HxW int32 array at the frame's size (nearest neighbour).
+
+    Raises :class:`ValueError` naming what is wrong: not a PNG, colour instead of indices, too big.
+    """
+    try:
+        image = Image.open(io.BytesIO(png))
+    except UnidentifiedImageError:
+        raise ValueError(f"not an image ({len(png)} bytes: {_excerpt(png)})") from None
+    with image:
+        if image.format != "PNG":
+            raise ValueError(f"a {image.format} image, expected a PNG")
+        if image.mode not in ("P", "L", "I", "I;16"):
+            raise ValueError(f"PNG mode {image.mode}, expected palette (P) or grayscale class indices")
+        map_width, map_height = image.size
+        if map_width * map_height > _MAX_LABEL_MAP_RATIO * max(height * width, 1):
+            raise ValueError(f"label map {map_width}x{map_height} is far larger than the {width}x{height} frame")
+        try:
+            indices = np.asarray(image, dtype=np.int32)
+        except (OSError, SyntaxError) as error:  # PIL reports truncated or corrupt data so
+            raise ValueError(f"corrupt PNG data ({error})") from None
+    if indices.ndim != 2 or indices.size == 0:
+        raise ValueError(f"label map of shape {indices.shape}, expected HxW")
+    if indices.shape != (height, width):
+        indices = np.asarray(cv2.resize(indices, (width, height), interpolation=cv2.INTER_NEAREST), dtype=np.int32)
+    return indices
+
+
+def _parse(url: str, model: str | None, path: str, answer: _Answer, schema: type[EnvelopeT]) -> EnvelopeT:
+    """A 2xx JSON envelope that does not say ``success: false``, else :class:`InferenceRejected`."""
+    try:
+        document = orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        if not 200 <= answer.status < 300:
+            raise _rejected(url, model, path, f"HTTP {answer.status}: {_excerpt(answer.body)}") from None
+        raise _rejected(url, model, path, f"malformed JSON: {_excerpt(answer.body)}") from None
+    error_text = document.get("error") if isinstance(document, dict) else None
+    if not 200 <= answer.status < 300:
+        raise _rejected(url, model, path, f"HTTP {answer.status}: {error_text or _excerpt(answer.body)}")
+    try:
+        envelope = schema.model_validate(document)
+    except ValidationError as error:
+        raise _rejected(url, model, path, f"unexpected answer: {_first_problem(error)}") from None
+    if envelope.failed:
+        raise _rejected(url, model, path, f"success: false: {envelope.error or 'no error message'}")
+    return envelope
+
+
+def _rejected(url: str, model: str | None, path: str, problem: str) -> InferenceRejected:
+    return InferenceRejected(f"{url}{path}{_for_model(model)}: {problem}")
+
+
+def _first_problem(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    return f"{location}: {first['msg']}" + (f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else "")
+
+
+def _form(frame: Frame) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    extension = _EXTENSIONS.get(frame.format, frame.format)
+    form.add_field("input_data", frame.encoded, filename=f"frame.{extension}", content_type=f"image/{frame.format}")
+    return form
+
+
+def _looks_like_json(answer: _Answer) -> bool:
+    return answer.content_type == "application/json" or answer.body[:1] in (b"{", b"[")
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After")
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: ignored, the backoff applies
+
+
+def _describe_error(error: BaseException, timeout_s: float) -> str:
+    if isinstance(error, TimeoutError):
+        return f"no answer within {timeout_s:g} s"
+    return f"{type(error).__name__}: {error}"
+
+
+def _excerpt(body: bytes) -> str:
+    text = body[:_EXCERPT].decode("utf-8", errors="replace")
+    return repr(text + ("…" if len(body) > _EXCERPT else ""))
+
+
+def _for_model(model: str | None) -> str:
+    return f" (model {model!r})" if model is not None else ""
+

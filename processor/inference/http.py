@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import orjson
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pydantic import ValidationError
 
 from processor.errors import InferenceRejected, InferenceUnavailable
@@ -309,8 +309,8 @@ def decode_label_map(png: bytes, height: int, width: int) -> npt.NDArray[np.int3
     """
     try:
         image = Image.open(io.BytesIO(png))
-    except UnidentifiedImageError:
-        raise ValueError(f"not an image ({len(png)} bytes: {_excerpt(png)})") from None
+    except (OSError, SyntaxError, Image.DecompressionBombError) as error:  # PIL's ways of saying "corrupt"
+        raise ValueError(f"not an image ({error}; {len(png)} bytes: {_excerpt(png)})") from None
     with image:
         if image.format != "PNG":
             raise ValueError(f"a {image.format} image, expected a PNG")
@@ -321,7 +321,7 @@ def decode_label_map(png: bytes, height: int, width: int) -> npt.NDArray[np.int3
             raise ValueError(f"label map {map_width}x{map_height} is far larger than the {width}x{height} frame")
         try:
             indices = np.asarray(image, dtype=np.int32)
-        except (OSError, SyntaxError) as error:  # PIL reports truncated or corrupt data so
+        except (OSError, SyntaxError) as error:
             raise ValueError(f"corrupt PNG data ({error})") from None
     if indices.ndim != 2 or indices.size == 0:
         raise ValueError(f"label map of shape {indices.shape}, expected HxW")

@@ -1,0 +1,159 @@
+"""Where results go: completion events and dead letters, on Kafka topics or (embedded default) JSON-lines files.
+
+A publish returns only once the event is durable (Kafka: acknowledged by the broker, ``acks=all``; files:
+written and flushed), because the caller marks the offset done right after. Failures to publish raise
+:class:`BrokerUnavailable` (transient: the caller retries without redoing the frame).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Protocol, Self
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+
+from processor.errors import BrokerUnavailable
+from processor.settings import KafkaSettings
+from processor.stream.kafka import connection_options
+from schemas.events import CompletionEvent, DeadLetter
+
+log = logging.getLogger(__name__)
+
+_MAX_REQUEST_BYTES = 1_048_576  # aiokafka's default max_request_size, and most brokers' message.max.bytes
+_TRUNCATION_NOTE = " [payload dropped: the dead letter would exceed the broker's message size limit]"
+
+
+class Sink(Protocol):
+    async def completed(self, event: CompletionEvent) -> None:
+        """Publish a completion event, keyed by its source URL. Raises BrokerUnavailable."""
+        ...
+
+    async def dead_letter(self, letter: DeadLetter, key: bytes | None) -> None:
+        """Publish a dead letter, keyed like the original message. Raises BrokerUnavailable."""
+        ...
+
+    async def flush(self) -> None:
+        """Make everything published so far durable."""
+        ...
+
+
+class KafkaSink:
+    """Completion and dead-letter topics through one producer; an async context manager (flushes on exit).
+
+    The producer is not idempotent (some Kafka-protocol brokers lack InitProducerId): a retried publish can
+    duplicate a completion event, which at-least-once delivery allows anyway.
+    """
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def __aenter__(self) -> Self:
+        producer = AIOKafkaProducer(
+            **connection_options(self._settings),
+            acks="all",
+            enable_idempotence=False,
+            linger_ms=5,
+            max_request_size=_MAX_REQUEST_BYTES,
+        )
+        await producer.start()
+        self._producer = producer
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()  # flushes what is pending
+
+    async def completed(self, event: CompletionEvent) -> None:
+        await self._send(self._settings.completion_topic, event.model_dump_json().encode(), event.source.encode())
+
+    async def dead_letter(self, letter: DeadLetter, key: bytes | None) -> None:
+        value = letter.model_dump_json().encode()
+        if len(value) > _MAX_REQUEST_BYTES - 4096:  # room for the key and the record framing
+            value = _without_payload(letter).model_dump_json().encode()
+        await self._send(self._settings.dead_letter_topic, value, key)
+
+    async def flush(self) -> None:
+        if self._producer is not None:
+            await self._producer.flush()
+
+    async def _send(self, topic: str, value: bytes, key: bytes | None) -> None:
+        if self._producer is None:
+            raise RuntimeError("KafkaSink used outside 'async with'")
+        try:
+            await self._producer.send_and_wait(topic, value, key=key)
+        except MessageSizeTooLargeError:
+            raise  # a bug of ours, not the broker's state: retrying cannot help
+        except KafkaError as error:
+            raise BrokerUnavailable(f"cannot publish to {topic}: {error!r}") from error
+
+
+class JsonlSink:
+    """The embedded default: completion events as JSON lines in ``completions_file``, dead letters in
+    ``<stem>.dead-letter.jsonl`` beside it. Appends, so a rerun adds lines (an event may appear twice)."""
+
+    def __init__(self, completions_file: Path) -> None:
+        self.completions_file = completions_file
+        self.dead_letter_file = dead_letter_path(completions_file)
+        self._completions: IO[bytes] | None = None
+        self._dead_letters: IO[bytes] | None = None
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Self:
+        self.completions_file.parent.mkdir(parents=True, exist_ok=True)
+        self._completions = self.completions_file.open("ab")
+        self._dead_letters = self.dead_letter_file.open("ab")
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        for handle in (self._completions, self._dead_letters):
+            if handle is not None:
+                handle.close()
+        self._completions = self._dead_letters = None
+
+    async def completed(self, event: CompletionEvent) -> None:
+        await self._write(self._completions, event.model_dump_json().encode())
+
+    async def dead_letter(self, letter: DeadLetter, key: bytes | None) -> None:
+        await self._write(self._dead_letters, letter.model_dump_json().encode())
+
+    async def flush(self) -> None:
+        async with self._lock:
+            for handle in (self._completions, self._dead_letters):
+                if handle is not None:
+                    await asyncio.to_thread(os.fsync, handle.fileno())
+
+    async def _write(self, handle: IO[bytes] | None, line: bytes) -> None:
+        if handle is None:
+            raise RuntimeError("JsonlSink used outside 'async with'")
+        async with self._lock:
+            try:
+                handle.write(line + b"\n")
+                handle.flush()
+            except OSError as error:
+                raise BrokerUnavailable(f"cannot write {handle.name}: {error.strerror}") from error
+
+
+def dead_letter_path(completions_file: Path) -> Path:
+    """``completions.jsonl`` → ``completions.dead-letter.jsonl``."""
+    return completions_file.with_name(f"{completions_file.stem}.dead-letter.jsonl")
+
+
+def _without_payload(letter: DeadLetter) -> DeadLetter:
+    log.warning(
+        "dead letter for %s:%d@%d too large; payload dropped",
+        letter.source_topic,
+        letter.source_partition,
+        letter.source_offset,
+    )
+    return letter.model_copy(update={"payload_base64": None, "error_message": letter.error_message + _TRUNCATION_NOTE})

@@ -1,0 +1,224 @@
+"""Where events come from: a Kafka consumer group, or (embedded default, no Kafka configured) a local inbox.
+
+Both hand out :class:`Record` batches, pause and resume on the flow policy's word, and commit the offset
+tracker's commit points; the service cannot tell them apart. Commits are manual: Kafka's auto-commit would
+commit offsets of events still in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from processor.settings import KafkaSettings, StreamSettings
+from processor.stream.flow import Transition
+from processor.stream.inbox import inbox_messages
+from processor.stream.kafka import connection_options
+from processor.stream.offsets import OffsetTracker
+
+log = logging.getLogger(__name__)
+
+Tracker = OffsetTracker[TopicPartition]
+
+_FETCH_ERROR_PAUSE_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed message: where it came from and what it holds (the original bytes, for dead letters)."""
+
+    partition: TopicPartition
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class Source(Protocol):
+    """What the service reads from."""
+
+    @property
+    def exhausted(self) -> bool:
+        """True when no record will ever come again (a finite inbox handed out everything)."""
+        ...
+
+    async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
+        """Up to ``max_records`` records (``0``: none, but keep the consumer alive), waiting at most ``timeout_s``."""
+        ...
+
+    def apply(self, transition: Transition) -> None:
+        """Pause or resume fetching from every assigned partition."""
+        ...
+
+    async def commit(self) -> None:
+        """Commit the tracker's commit points that moved, for the partitions still assigned."""
+        ...
+
+
+class KafkaSource:
+    """A consumer-group member on ``settings.input_topic``; an async context manager (joins on enter, leaves on
+    exit, committing nothing on exit: the service commits explicitly when it drained).
+
+    On revoke it commits what is done of the revoked partitions and forgets them: their in-flight events may
+    still finish and publish, but can no longer move a commit point (the new owner replays them). After every
+    assignment the pause state is applied again to the new partitions.
+    """
+
+    def __init__(self, settings: KafkaSettings, tracker: Tracker) -> None:
+        self._settings = settings
+        self._tracker = tracker
+        self._paused = False
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> Self:
+        settings = self._settings
+        consumer = AIOKafkaConsumer(
+            **connection_options(settings),
+            group_id=settings.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            rebalance_timeout_ms=settings.rebalance_timeout_ms,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+        )
+        await consumer.start()
+        consumer.subscribe([settings.input_topic], listener=_Rebalance(self))
+        self._consumer = consumer
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    @property
+    def exhausted(self) -> bool:
+        return False
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("KafkaSource used outside 'async with'")
+        return self._consumer
+
+    async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
+        # Called while paused too: polling keeps this member in the group (max_poll_interval_ms).
+        try:
+            batches = await self.consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=max(1, max_records))
+        except KafkaError as error:
+            log.warning("fetch failed (%s); retrying in %.1f s", error, _FETCH_ERROR_PAUSE_S)
+            await asyncio.sleep(_FETCH_ERROR_PAUSE_S)
+            return []
+        return [
+            Record(partition, message.offset, message.key, message.value, tuple(message.headers or ()))
+            for partition, messages in batches.items()
+            for message in messages
+        ]
+
+    def apply(self, transition: Transition) -> None:
+        self._paused = transition is Transition.PAUSE
+        assigned = self.consumer.assignment()
+        if self._paused:
+            self.consumer.pause(*assigned)
+        else:
+            self.consumer.resume(*assigned)
+        log.debug("%s %d partition(s)", transition.value, len(assigned))
+
+    async def commit(self) -> None:
+        await self._commit(self.consumer.assignment())
+
+    async def _commit(self, partitions: Iterable[TopicPartition]) -> None:
+        points = self._tracker.commit_points(partitions)
+        if not points:
+            return
+        try:
+            await self.consumer.commit(points)
+        except KafkaError as error:
+            # Typically a rebalance in progress: the points come back with the next commit (if still ours).
+            log.warning("commit of %s failed: %s", _describe(points), error)
+            self._tracker.uncommitted(points)
+        else:
+            log.debug("committed %s", _describe(points))
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        await self._commit(partitions)
+        self._tracker.forget(partitions)
+        if partitions:
+            log.info("revoked %d partition(s); their in-flight events will not be committed here", len(partitions))
+
+    def assigned(self, partitions: set[TopicPartition]) -> None:
+        if self._paused and partitions:
+            self.consumer.pause(*partitions)
+        log.info("assigned %d partition(s)%s", len(partitions), " (paused)" if self._paused else "")
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, source: KafkaSource) -> None:
+        self._source = source
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._source.revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._source.assigned(set(assigned))
+
+
+class InboxSource:
+    """The embedded default: every message of the local inbox once (a folder of frames or a ``.jsonl`` of
+    events), as records of the pseudo-partition ``inbox/0`` so that the very same tracking applies."""
+
+    PARTITION = TopicPartition("inbox", 0)
+
+    def __init__(self, settings: StreamSettings, tracker: Tracker, exclude: Iterable[Path] = ()) -> None:
+        self._inbox = settings.inbox
+        self._exclude = tuple(exclude)
+        self._tracker = tracker
+        self._records: list[Record] = []
+        self._next = 0
+        self._paused = False
+
+    async def __aenter__(self) -> Self:
+        messages = await asyncio.to_thread(inbox_messages, self._inbox, self._exclude)
+        self._records = [Record(self.PARTITION, offset, key, value) for offset, (key, value) in enumerate(messages)]
+        log.info("inbox %s: %d message(s)", self._inbox, len(self._records))
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._records = []
+
+    @property
+    def exhausted(self) -> bool:
+        return self._next >= len(self._records)
+
+    async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
+        if self._paused or max_records <= 0 or self.exhausted:
+            await asyncio.sleep(timeout_s)
+            return []
+        batch = self._records[self._next : self._next + max_records]
+        self._next += len(batch)
+        return batch
+
+    def apply(self, transition: Transition) -> None:
+        self._paused = transition is Transition.PAUSE
+
+    async def commit(self) -> None:
+        points = self._tracker.commit_points([self.PARTITION])
+        if points:
+            log.debug("inbox: %d of %d message(s) done", points[self.PARTITION], len(self._records))
+
+
+def _describe(points: dict[TopicPartition, int]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]@{offset}" for tp, offset in sorted(points.items()))

@@ -1,0 +1,268 @@
+"""One event's processing: resolve its configuration, fetch, anonymize, put, publish — or dead-letter.
+
+This is the one place that decides retry or dead letter. Transient errors are retried with exponential backoff
+and jitter, up to ``stream.max_attempts`` tries, without holding a frame slot while waiting (each event is its
+own task, so nothing else waits); permanent errors are dead-lettered at once; anything unplanned is logged and
+dead-lettered with kind ``internal``. Nothing raises out of :meth:`Worker.process`, so no event can crash the
+processor or stall its partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol
+
+from processor import __version__
+from processor.errors import InvalidEvent, ProcessorError, TransientError
+from processor.inference.base import Localizer
+from processor.pipeline import anonymize_image
+from processor.settings import Settings
+from processor.stream.configurations import Configurations
+from processor.stream.sink import Sink
+from processor.stream.source import Record
+from schemas.events import CompletionEvent, DeadLetter, EventKind, FrameEvent
+
+log = logging.getLogger(__name__)
+
+INTERNAL = "internal"
+"""The error kind of a dead letter caused by a bug (an exception outside the taxonomy)."""
+
+
+class Storage(Protocol):
+    """What the worker needs of :class:`processor.storage.ObjectStorage`."""
+
+    async def get(self, url: str) -> bytes: ...
+
+    async def put(self, url: str, data: bytes, *, content_type: str, metadata: dict[str, str]) -> None: ...
+
+    def output_url(self, source_url: str, configuration_hash: str, explicit: str | None = None) -> str: ...
+
+
+@dataclass
+class StreamStats:
+    """Counters of one run; ``peak_in_flight`` is the most frames ever held at once (never above the bound)."""
+
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    completed: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    abandoned: int = 0
+
+
+class FrameSlots:
+    """The bound on frames in flight (fetched and not yet written); an async context manager per frame."""
+
+    def __init__(self, bound: int, stats: StreamStats) -> None:
+        self._semaphore = asyncio.Semaphore(bound)
+        self._stats = stats
+
+    async def __aenter__(self) -> None:
+        await self._semaphore.acquire()
+        self._stats.in_flight += 1
+        self._stats.peak_in_flight = max(self._stats.peak_in_flight, self._stats.in_flight)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._stats.in_flight -= 1
+        self._semaphore.release()
+
+
+def backoff_s(attempt: int, base_s: float, cap_s: float, retry_after_s: float | None, rng: random.Random) -> float:
+    """Delay before try ``attempt + 1``: ``base * 2**(attempt - 1)`` capped, jittered to [½, 1] of itself so that
+    events failing together do not retry together; at least the server's ``Retry-After`` (capped too)."""
+    delay = min(cap_s, base_s * 2 ** (attempt - 1))
+    jittered = rng.uniform(delay / 2, delay)
+    return max(jittered, min(retry_after_s, cap_s)) if retry_after_s is not None else jittered
+
+
+class Worker:
+    """Processes events; shared by every task of a run.
+
+    :param stop: set on shutdown: retries still waiting give up (the event is not done, so its offset stays
+        uncommitted and the next owner of the partition replays it).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        storage: Storage,
+        localizer: Localizer,
+        sink: Sink,
+        configurations: Configurations,
+        stats: StreamStats,
+        stop: asyncio.Event,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._storage = storage
+        self._localizer = localizer
+        self._sink = sink
+        self._configurations = configurations
+        self._stats = stats
+        self._stop = stop
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._slots = FrameSlots(settings.stream.max_in_flight, stats)
+
+    async def process(self, event: FrameEvent, record: Record) -> bool:
+        """Complete or dead-letter ``event`` (from ``record``). True when it is done, False when abandoned at
+        shutdown. Publishes before returning True: the caller marks the offset done only then."""
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                completion = await self._anonymize(event, attempts)
+            except TransientError as error:
+                if attempts >= self._settings.stream.max_attempts:
+                    return await self._dead_letter(record, event.id, error.kind, str(error), attempts)
+                if not await self._retry_later(event, error, attempts):
+                    return False
+                continue
+            except ProcessorError as error:  # permanent (or outside both branches: retrying cannot be judged)
+                return await self._dead_letter(record, event.id, error.kind, str(error), attempts)
+            except Exception as error:  # the one outermost catch: a bug must not stop the stream
+                log.exception("event %s: unexpected error", event.id)
+                return await self._dead_letter(record, event.id, INTERNAL, _describe(error), attempts)
+            try:
+                published = await self._publish(functools.partial(self._sink.completed, completion), event.id)
+            except Exception as error:  # e.g. a completion too large for the broker
+                log.exception("event %s: the completion event cannot be published", event.id)
+                return await self._dead_letter(record, event.id, INTERNAL, _describe(error), attempts)
+            if published:
+                self._stats.completed += 1
+            return published
+
+    async def _retry_later(self, event: FrameEvent, error: TransientError, attempts: int) -> bool:
+        """Wait before the next try; False when shutdown began meanwhile (the event is abandoned, not done)."""
+        stream = self._settings.stream
+        delay = backoff_s(attempts, stream.retry_backoff_s, stream.retry_backoff_max_s, error.retry_after_s, self._rng)
+        log.info(
+            "event %s: %s (%s); try %d of %d in %.2f s",
+            event.id,
+            error.kind,
+            error,
+            attempts + 1,
+            stream.max_attempts,
+            delay,
+        )
+        self._stats.retries += 1
+        if await self._wait(delay):
+            return True
+        self._stats.abandoned += 1
+        return False
+
+    async def reject(self, record: Record, error: InvalidEvent) -> bool:
+        """Dead-letter a message that holds no valid event (not JSON, wrong schema)."""
+        return await self._dead_letter(record, None, error.kind, str(error), attempts=1)
+
+    async def _anonymize(self, event: FrameEvent, attempts: int) -> CompletionEvent:
+        if event.kind is EventKind.video:
+            raise InvalidEvent(f"event {event.id}: video events are not processed by the stream yet")
+        configuration = self._configurations.resolve(event.configuration)
+        digest = configuration.digest()
+        output_url = self._storage.output_url(event.source, digest, explicit=event.output)
+        async with self._slots:
+            started = time.perf_counter()
+            data = await self._storage.get(event.source)
+            fetched = time.perf_counter()
+            image = await anonymize_image(
+                data, configuration, self._localizer, output=self._settings.output, limits=self._settings.limits
+            )
+            del data
+            anonymized = time.perf_counter()
+            # Idempotent: the key depends only on the source and the configuration, so a replay rewrites the
+            # same object with the same bytes.
+            await self._storage.put(
+                output_url,
+                image.data,
+                content_type=image.content_type,
+                metadata={"source": event.source, "configuration-hash": digest, "processor-version": __version__},
+            )
+            stored = time.perf_counter()
+        timings = {**image.result.timings_ms, "fetch": _ms(fetched - started), "put": _ms(stored - anonymized)}
+        return CompletionEvent(
+            id=event.id,
+            source=event.source,
+            output=output_url,
+            result=image.result.model_copy(update={"timings_ms": timings}),
+            configuration_hash=digest,
+            processor_version=__version__,
+            attributes=event.attributes,
+            attempts=attempts,
+            completed_at=datetime.now(UTC),
+        )
+
+    async def _dead_letter(self, record: Record, event_id: str | None, kind: str, message: str, attempts: int) -> bool:
+        log.warning(
+            "dead letter for %s (%s[%d]@%d): %s: %s",
+            event_id or "a message",
+            record.partition.topic,
+            record.partition.partition,
+            record.offset,
+            kind,
+            message,
+        )
+        letter = DeadLetter(
+            event_id=event_id,
+            error_kind=kind,
+            error_message=message,
+            attempts=attempts,
+            source_topic=record.partition.topic,
+            source_partition=record.partition.partition,
+            source_offset=record.offset,
+            headers=DeadLetter.encode_headers(record.headers),
+            payload_base64=DeadLetter.encode_payload(record.value),
+            failed_at=datetime.now(UTC),
+            processor_version=__version__,
+        )
+        try:
+            published = await self._publish(functools.partial(self._sink.dead_letter, letter, record.key), event_id)
+        except Exception:  # the log is the last record left; a stalled partition helps no one
+            log.exception("dead letter cannot be published, logged instead: %s", letter.model_dump_json())
+            published = True
+        if published:
+            self._stats.dead_lettered += 1
+        return published
+
+    async def _publish(self, send: Callable[[], Awaitable[None]], event_id: str | None) -> bool:
+        """Retry a publish for as long as the broker is unavailable, until shutdown (then False: not done)."""
+        stream = self._settings.stream
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await send()
+            except TransientError as error:
+                delay = backoff_s(attempt, stream.retry_backoff_s, stream.retry_backoff_max_s, None, self._rng)
+                log.warning("publish for event %s: %s; retrying in %.2f s", event_id, error, delay)
+                if not await self._wait(delay):
+                    self._stats.abandoned += 1
+                    return False
+            else:
+                return True
+
+    async def _wait(self, delay_s: float) -> bool:
+        """Sleep ``delay_s``; False at once when shutdown begins."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), delay_s)
+        except TimeoutError:
+            return True
+        return False
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)

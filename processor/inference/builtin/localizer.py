@@ -1,0 +1,79 @@
+"""The built-in models as a :class:`processor.inference.base.Localizer`: model calls run in a bounded thread pool,
+never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Self, TypeVar
+
+from processor.inference.base import Frame, Localization
+from processor.inference.builtin.catalog import check_label, model_info
+from processor.inference.builtin.models import BuiltinModels
+from schemas.config import SensitiveInfo
+
+T = TypeVar("T")
+
+
+class BuiltinLocalizer:
+    """Finds faces, plates and persons with the bundled models, at most ``max_workers`` frames at once.
+
+    Owns its worker threads: use ``async with BuiltinLocalizer(...) as localizer:``; leaving the block waits
+    for running model calls and stops the threads. Models load on first use, or at :meth:`warm_up`.
+    ``models`` gives the sync calls (catalog, detection, segmentation) to code that runs its own threads.
+
+    Keep ``max_workers x ort_threads`` at most the number of cores: more only adds contention.
+    """
+
+    def __init__(
+        self,
+        *,
+        face_max_side: int = 1280,
+        face_threshold: float = 0.5,
+        ort_threads: int = 1,
+        plate_downscale: float = 0.5,
+        max_workers: int = 2,
+    ) -> None:
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        self.models = BuiltinModels(
+            face_max_side=face_max_side,
+            face_threshold=face_threshold,
+            ort_threads=ort_threads,
+            plate_downscale=plate_downscale,
+        )
+        self._max_workers = max_workers
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def __aenter__(self) -> Self:
+        self._executor = ThreadPoolExecutor(self._max_workers, thread_name_prefix="builtin-model")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.to_thread(executor.shutdown, wait=True)
+
+    async def warm_up(self) -> None:
+        """Load every model and run it once."""
+        await self._run(self.models.warm_up)
+
+    async def localize(self, frame: Frame, entry: SensitiveInfo) -> Localization:
+        """Boxes (and for segmentation entries the class mask) of ``entry`` in ``frame``, in its pixels.
+
+        Raises :class:`processor.errors.UnknownModel`, :class:`processor.errors.UnknownLabel` and
+        :class:`processor.errors.InvalidConfiguration` (segmentation asked of a detection model).
+        """
+        check_label(model_info(entry.model_name), entry.class_name)  # bad entries fail without a thread hop
+        return await self._run(functools.partial(self.models.localize, frame.pixels, entry))
+
+    async def _run(self, call: Callable[[], T]) -> T:
+        if self._executor is None:
+            raise RuntimeError("BuiltinLocalizer is not open: use `async with BuiltinLocalizer(...)`")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)

@@ -1,0 +1,144 @@
+"""The built-in models behind one sync, thread-safe facade: lazy loading once, routing of entries, and the
+detection / segmentation calls the HTTP inference server and the localizer share.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from processor.errors import InvalidConfiguration
+from processor.inference.base import BgrImage, BoolMask, Box, Localization
+from processor.inference.builtin.catalog import (
+    BUILTIN_URL,
+    CATALOG,
+    CENTERFACE,
+    PLATE_CASCADE,
+    SELFIE_SEGMENTATION,
+    ModelInfo,
+    check_label,
+    model_info,
+)
+from processor.inference.builtin.faces import FaceDetector
+from processor.inference.builtin.persons import PersonSegmenter, component_boxes
+from processor.inference.builtin.plates import PlateDetector
+from schemas.config import InferenceType, SensitiveInfo
+
+LabelMap = npt.NDArray[np.uint8]
+"""An HxW array of class ids: the index of each pixel's label in the model's labels."""
+
+T = TypeVar("T")
+
+
+class _Lazy(Generic[T]):
+    """A value built on first use, exactly once even when many threads ask at the same time."""
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load = load
+        self._value: T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        value = self._value
+        if value is None:
+            with self._lock:
+                if self._value is None:
+                    self._value = self._load()
+                value = self._value
+        return value
+
+
+class BuiltinModels:
+    """The three bundled models, each loaded on first use (or by :meth:`warm_up`); every method is sync,
+    thread-safe and CPU-bound: call it from worker threads, never on the event loop.
+
+    :param face_max_side: long side CenterFace sees, px (smaller misses small faces, is faster).
+    :param face_threshold: CenterFace's minimum score, 0..1.
+    :param ort_threads: onnxruntime intra-op threads per face detection.
+    :param plate_downscale: factor applied to images before the plate cascade (1.0 = full resolution).
+    """
+
+    def __init__(
+        self,
+        *,
+        face_max_side: int = 1280,
+        face_threshold: float = 0.5,
+        ort_threads: int = 1,
+        plate_downscale: float = 0.5,
+    ) -> None:
+        self._faces = _Lazy(
+            lambda: FaceDetector(max_side=face_max_side, threshold=face_threshold, intra_op_threads=ort_threads)
+        )
+        self._plates = _Lazy(lambda: PlateDetector(downscale=plate_downscale))
+        self._persons = _Lazy(PersonSegmenter)
+
+    @staticmethod
+    def catalog() -> dict[str, ModelInfo]:
+        """Every built-in model by name."""
+        return dict(CATALOG)
+
+    def warm_up(self) -> None:
+        """Load every model now and run each once, so the first frame does not pay for it."""
+        blank = np.zeros((64, 64, 3), np.uint8)
+        for model in CATALOG.values():
+            if model.type is InferenceType.detection:
+                self.run_detection(model.name, blank)
+            else:
+                self.run_segmentation(model.name, blank)
+
+    def run_detection(self, model: str, image: BgrImage) -> list[Box]:
+        """The boxes ``model`` finds in ``image``, in its pixels. For the segmentation model: one box per
+        connected region of persons. Raises :class:`processor.errors.UnknownModel`."""
+        info = model_info(model)
+        if info is CENTERFACE:
+            return self._faces.get().detect(image)
+        if info is PLATE_CASCADE:
+            return self._plates.get().detect(image)
+        return component_boxes(self._persons.get().segment(image), "person")
+
+    def run_segmentation(self, model: str, image: BgrImage) -> LabelMap:
+        """The label map of ``image`` by a segmentation model (class id = index in the model's labels).
+        Raises :class:`processor.errors.UnknownModel`, and :class:`InvalidConfiguration` for a detection model."""
+        info = model_info(model)
+        if info is not SELFIE_SEGMENTATION:
+            raise InvalidConfiguration([_not_segmentation(info)])
+        person = self._persons.get().segment(image)
+        label_map: LabelMap = person.astype(np.uint8) * np.uint8(SELFIE_SEGMENTATION.labels.index("person"))
+        return label_map
+
+    def localize(self, image: BgrImage, entry: SensitiveInfo) -> Localization:
+        """What ``entry`` asks for in ``image``: boxes for detection; for segmentation, the mask of
+        ``entry.class_name`` and the boxes of its connected regions.
+
+        Raises :class:`processor.errors.UnknownModel`, :class:`processor.errors.UnknownLabel`, and
+        :class:`InvalidConfiguration` for a segmentation entry on a detection model.
+        """
+        info = model_info(entry.model_name)
+        check_label(info, entry.class_name)
+        started = time.perf_counter()
+        mask: BoolMask | None = None
+        if info.type is InferenceType.detection:
+            if entry.inference_type is InferenceType.segmentation:
+                raise InvalidConfiguration([_not_segmentation(info)])
+            boxes = [box for box in self.run_detection(info.name, image) if box.label == entry.class_name]
+        else:
+            class_mask: BoolMask = self.run_segmentation(info.name, image) == info.labels.index(entry.class_name)
+            boxes = component_boxes(class_mask, entry.class_name)
+            if entry.inference_type is InferenceType.segmentation:
+                mask = class_mask
+        return Localization(
+            label=entry.class_name,
+            boxes=tuple(boxes),
+            mask=mask,
+            source=f"{BUILTIN_URL}/{info.name}",
+            timings_ms={"inference": (time.perf_counter() - started) * 1000.0},
+        )
+
+
+def _not_segmentation(info: ModelInfo) -> str:
+    return f"built-in model {info.name!r} is a detection model: use inference_type 'detection' with it"

@@ -1,0 +1,108 @@
+"""Technique names → kernels: the built-ins, ``@register_technique`` and plugins from an entry-point group.
+
+A technique is one function ``(patch, degree) -> patch`` (see :mod:`processor.anonymize.techniques`). A plugin
+package declares it in its metadata, and it is found on first use, once::
+
+    [project.entry-points."anonymizer.techniques"]
+    swirl = "my_package.kernels:swirl"
+
+A plugin that fails to import, is not callable or reuses a taken name is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
+
+from processor.anonymize import techniques
+from processor.errors import InvalidConfiguration
+from processor.inference.base import BgrImage
+
+Technique = Callable[[BgrImage, float], BgrImage]
+"""``(patch, degree) -> patch``: same shape and dtype; may change ``patch`` in place and return it."""
+
+ENTRY_POINT_GROUP = "anonymizer.techniques"
+
+BUILTIN_TECHNIQUES: Mapping[str, Technique] = {
+    "blackening": techniques.blacken,
+    "blurring": techniques.blur,
+    "filling": techniques.fill,
+    "pixelating": techniques.pixelate,
+}
+
+logger = logging.getLogger(__name__)
+
+
+class TechniqueRegistry:
+    """Names → techniques; plugins of ``group`` are loaded on the first lookup (thread-safe: kernels run in threads)."""
+
+    def __init__(self, builtins: Mapping[str, Technique], group: str = ENTRY_POINT_GROUP) -> None:
+        self._techniques = dict(builtins)
+        self._group = group
+        self._plugins_loaded = False
+        self._lock = threading.Lock()
+
+    def register(self, name: str, technique: Technique) -> None:
+        """Raises ValueError if ``name`` is taken."""
+        with self._lock:
+            if name in self._techniques:
+                raise ValueError(f"anonymization technique {name!r} is already registered")
+            self._techniques[name] = technique
+
+    def names(self) -> list[str]:
+        self._load_plugins()
+        return sorted(self._techniques)
+
+    def get(self, name: str) -> Technique:
+        """Raises InvalidConfiguration naming the unknown technique and listing the known ones."""
+        self._load_plugins()
+        technique = self._techniques.get(name)
+        if technique is None:
+            known = ", ".join(sorted(self._techniques))
+            raise InvalidConfiguration([f"unknown anonymization technique {name!r} (known: {known})"])
+        return technique
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        with self._lock:
+            if self._plugins_loaded:
+                return
+            for entry in entry_points(group=self._group):
+                if entry.name in self._techniques:
+                    logger.warning("technique plugin %s = %s skipped: the name is taken", entry.name, entry.value)
+                    continue
+                try:
+                    loaded = entry.load()
+                except Exception:  # a plugin's import may raise anything; it must not stop the service
+                    logger.exception("technique plugin %s = %s failed to load; skipped", entry.name, entry.value)
+                    continue
+                if not callable(loaded):
+                    logger.error("technique plugin %s = %s is not callable; skipped", entry.name, entry.value)
+                    continue
+                self._techniques[entry.name] = loaded
+            self._plugins_loaded = True
+
+
+_registry = TechniqueRegistry(BUILTIN_TECHNIQUES)
+
+
+def register_technique(name: str) -> Callable[[Technique], Technique]:
+    """Decorator: ``@register_technique("swirl")`` over a ``(patch, degree) -> patch`` function."""
+
+    def add(technique: Technique) -> Technique:
+        _registry.register(name, technique)
+        return technique
+
+    return add
+
+
+def technique_names() -> list[str]:
+    return _registry.names()
+
+
+def get_technique(name: str) -> Technique:
+    """Raises InvalidConfiguration for an unknown name."""
+    return _registry.get(name)

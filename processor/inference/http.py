@@ -392,4 +392,3 @@ def _excerpt(body: bytes) -> str:
 
 def _for_model(model: str | None) -> str:
     return f" (model {model!r})" if model is not None else ""
-

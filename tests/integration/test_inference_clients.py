@@ -87,9 +87,10 @@ async def test_yolo_labels_null_until_load_which_is_called_once(client: Inferenc
 
 
 async def test_openvino_models_as_a_dict_and_a_real_404(frame: Frame) -> None:
-    async with InferenceClient(quick_settings()) as client, InferenceStub(
-        [SEGMENTER], models_as_dict=True, http_errors=True
-    ) as stub:
+    async with (
+        InferenceClient(quick_settings()) as client,
+        InferenceStub([SEGMENTER], models_as_dict=True, http_errors=True) as stub,
+    ):
         assert await client.models(stub.url) == ["deeplab"]
         with pytest.raises(InferenceRejected, match=r"nothere/predict \(model 'nothere'\): HTTP 404: model") as error:
             await client.detect(stub.url, "nothere", frame, "face")

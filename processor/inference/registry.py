@@ -1,0 +1,226 @@
+"""The URL registry (``url_configuration.json``) and the capabilities of the registered inference services.
+
+Updates are atomic (temporary file + ``os.replace``) and serialised by an asyncio lock plus an exclusive file lock,
+and every update re-reads the file first, so concurrent updates, from this process or another, lose nothing.
+Capabilities are rediscovered whenever the registry changes and every ``refresh_interval_s`` (sooner, every
+``probe_interval_s``, while some URL does not answer). A URL that does not answer is logged and retried; it never
+stops the service from starting. A missing file means the embedded default: ``{"urls": ["builtin"]}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import orjson
+from pydantic import ValidationError
+
+from processor.anonymize.registry import technique_names
+from processor.errors import InferenceRejected, InferenceUnavailable, InvalidConfiguration
+from processor.inference.builtin.catalog import BUILTIN_URL, CATALOG, ModelInfo
+from processor.inference.capabilities import Capabilities, ServiceInfo, normalize_url
+from processor.inference.http import InferenceClient
+from processor.settings import InferenceSettings
+from schemas.config import UrlConfiguration
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URLS = (BUILTIN_URL,)
+
+
+class UrlRegistry:
+    """Registered inference URLs and what they serve; an async context manager (refreshes in the background).
+
+    :param settings: the ``inference`` settings section (file path, refresh and probe intervals).
+    :param client: the HTTP client used for discovery (the registry does not close it).
+    :param techniques: returns the anonymization technique names, listed in the capabilities.
+    :param builtin_models: the in-process models that ``builtin`` stands for.
+    """
+
+    def __init__(
+        self,
+        settings: InferenceSettings,
+        client: InferenceClient,
+        *,
+        techniques: Callable[[], Iterable[str]] = technique_names,
+        builtin_models: Sequence[ModelInfo] = tuple(CATALOG.values()),
+    ) -> None:
+        self._settings = settings
+        self._path = settings.url_configuration
+        self._client = client
+        self._techniques = techniques
+        self._builtin = ServiceInfo(BUILTIN_URL, tuple(builtin_models))
+        self._lock = asyncio.Lock()
+        self._refresh_lock = asyncio.Lock()
+        self._capabilities = Capabilities(builtin=self._builtin)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        await self.refresh()
+        self._task = asyncio.create_task(self._refresh_forever(), name="inference-registry-refresh")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What every registered URL serves, as last discovered (registry order)."""
+        return self._capabilities
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return self._capabilities.urls
+
+    async def add(self, url: str) -> str:
+        """Register ``url`` (normalised: trailing slash, lower-case scheme and host) and return it.
+
+        The URL must answer ``GET {url}models`` first (``builtin`` needs no check). Raises
+        :class:`InvalidConfiguration` for a malformed URL or a service that answers but not with models, and
+        :class:`InferenceUnavailable` for one that does not answer. Adding a registered URL changes nothing.
+        """
+        normalized = normalize_url(url)
+        if normalized != BUILTIN_URL:
+            try:
+                await self._client.models(normalized)
+            except InferenceUnavailable as error:
+                raise InferenceUnavailable(f"cannot register {normalized}: it does not answer ({error})") from None
+            except InferenceRejected as error:
+                raise InvalidConfiguration([f"cannot register {normalized}: not an inference API ({error})"]) from None
+        async with self._update() as urls:
+            if normalized not in urls:
+                urls.append(normalized)
+        await self.refresh(known_too=False)
+        return normalized
+
+    async def remove(self, url: str) -> bool:
+        """Unregister ``url``; False if it was not registered."""
+        normalized = normalize_url(url)
+        async with self._update() as urls:
+            found = normalized in urls
+            urls[:] = [registered for registered in urls if registered != normalized]
+        await self.refresh(known_too=False)
+        return found
+
+    async def remove_all(self) -> None:
+        """Unregister every URL (``builtin`` too): the file then lists none."""
+        async with self._update() as urls:
+            urls.clear()
+        await self.refresh(known_too=False)
+
+    async def refresh(self, *, known_too: bool = True) -> Capabilities:
+        """Re-read the file and rediscover its URLs (only the new ones unless ``known_too``).
+
+        A URL that does not answer keeps its last known models and is retried at the next refresh.
+        """
+        async with self._refresh_lock:
+            urls = await asyncio.to_thread(read_urls, self._path)
+            previous = {service.url: service for service in self._capabilities.services}
+            services = await asyncio.gather(
+                *(
+                    self._discover(url, previous.get(url))
+                    if known_too or url not in previous or previous[url].models is None
+                    else _same(previous[url])
+                    for url in urls
+                )
+            )
+            self._capabilities = Capabilities(
+                services=tuple(services), builtin=self._builtin, techniques=tuple(self._techniques())
+            )
+            return self._capabilities
+
+    async def _discover(self, url: str, previous: ServiceInfo | None) -> ServiceInfo:
+        if url == BUILTIN_URL:
+            return self._builtin
+        try:
+            models = await self._client.describe(url)
+        except (InferenceUnavailable, InferenceRejected) as error:
+            if previous is None or previous.error is None:
+                log.warning("inference service %s does not answer discovery, will retry: %s", url, error)
+            return ServiceInfo(url, previous.models if previous else None, str(error))
+        if previous is not None and previous.error is not None:
+            log.info("inference service %s answers again: %d model(s)", url, len(models))
+        return ServiceInfo(url, models)
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            failing = any(service.error is not None for service in self._capabilities.services)
+            interval = self._settings.refresh_interval_s
+            await asyncio.sleep(min(interval, self._settings.probe_interval_s) if failing else interval)
+            try:
+                await self.refresh()
+            except (InvalidConfiguration, OSError) as error:
+                log.error("inference URL registry not refreshed, will retry: %s", error)
+
+    @contextlib.asynccontextmanager
+    async def _update(self) -> AsyncIterator[list[str]]:
+        """Yield the file's current URLs for editing, then write them atomically, all under both locks."""
+        async with self._lock:
+            lock_file = await asyncio.to_thread(_lock, self._path)
+            try:
+                urls = list(await asyncio.to_thread(read_urls, self._path))
+                yield urls
+                await asyncio.to_thread(write_urls, self._path, urls)
+            finally:
+                lock_file.close()  # closing releases the flock
+
+
+async def _same(service: ServiceInfo) -> ServiceInfo:
+    return service
+
+
+def read_urls(path: Path) -> tuple[str, ...]:
+    """The URLs in ``path``, normalised and without duplicates; a missing file gives the embedded default.
+
+    Raises :class:`InvalidConfiguration` for a file that is not a valid URL configuration.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return DEFAULT_URLS
+    try:
+        configuration = UrlConfiguration.model_validate(orjson.loads(raw))
+    except (orjson.JSONDecodeError, ValidationError) as error:
+        raise InvalidConfiguration([f"{path} is not a valid URL configuration: {error}"]) from None
+    return tuple(dict.fromkeys(normalize_url(url) for url in configuration.urls))
+
+
+def write_urls(path: Path, urls: Sequence[str]) -> None:
+    """Replace ``path`` atomically: readers see the old file or the new one, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = orjson.dumps(UrlConfiguration(urls=list(urls)).model_dump(mode="json"), option=orjson.OPT_INDENT_2)
+    with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f".{path.name}.", delete=False) as temporary:
+        temporary.write(body + b"\n")
+        temporary.flush()
+        os.fsync(temporary.fileno())
+    try:
+        os.replace(temporary.name, path)
+    except OSError:
+        os.unlink(temporary.name)
+        raise
+
+
+def _lock(path: Path) -> IO[bytes]:
+    """An exclusive lock on ``<path>.lock`` held until the returned file is closed (other processes wait)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path.with_name(path.name + ".lock"), "ab")  # noqa: SIM115 - closed by the caller
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    except OSError:
+        handle.close()
+        raise
+    return handle

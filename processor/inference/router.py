@@ -1,0 +1,81 @@
+"""The localizer the pipeline uses: sends each ``sensitive_info`` entry to the service that serves it.
+
+Which service: see :mod:`processor.inference.capabilities` (explicit URLs must be registered; otherwise the first
+registered URL serving the model and label). ``builtin`` goes to the in-process detectors, the rest over HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+from processor.errors import UnknownModel
+from processor.inference.base import BoolMask, Box, Frame, Localization, Localizer
+from processor.inference.builtin.catalog import BUILTIN_URL
+from processor.inference.capabilities import Route
+from processor.inference.http import InferenceClient
+from processor.inference.registry import UrlRegistry
+from processor.settings import InferenceSettings
+from schemas.config import InferenceType, SensitiveInfo
+
+
+class InferenceRouter:
+    """Implements :class:`~processor.inference.base.Localizer` over the registry's services.
+
+    :param registry: registered URLs and their capabilities (kept fresh by the registry itself).
+    :param client: the HTTP client for every non-built-in URL.
+    :param builtin: the in-process detectors, for ``builtin``; ``None`` when this process has none.
+    """
+
+    def __init__(self, registry: UrlRegistry, client: InferenceClient, builtin: Localizer | None = None) -> None:
+        self._registry = registry
+        self._client = client
+        self._builtin = builtin
+
+    def route(self, entry: SensitiveInfo) -> Route:
+        """Where ``entry`` goes; raises the permanent or transient errors of :meth:`Capabilities.route`."""
+        return self._registry.capabilities.route(entry)
+
+    async def localize(self, frame: Frame, entry: SensitiveInfo) -> Localization:
+        route = self.route(entry)
+        if route.url == BUILTIN_URL:
+            if self._builtin is None:
+                raise UnknownModel(
+                    f"sensitive_info entry (label {entry.class_name!r}, model {entry.model_name!r}): "
+                    "built-in models are not available in this process"
+                )
+            return await self._builtin.localize(frame, entry)
+        started = time.perf_counter()
+        boxes: tuple[Box, ...] = ()
+        mask: BoolMask | None = None
+        if entry.inference_type is InferenceType.detection:
+            boxes = await self._client.detect(route.url, entry.model_name, frame, entry.class_name)
+        else:
+            class_index = route.model.labels.index(entry.class_name)
+            mask = await self._client.segment(route.url, entry.model_name, frame, class_index)
+        return Localization(
+            label=entry.class_name,
+            boxes=boxes,
+            mask=mask,
+            source=f"{route.url} {entry.model_name}",
+            timings_ms={"inference": (time.perf_counter() - started) * 1000.0},
+        )
+
+
+@contextlib.asynccontextmanager
+async def open_router(
+    settings: InferenceSettings,
+    *,
+    session: aiohttp.ClientSession | None = None,
+    builtin: Localizer | None = None,
+) -> AsyncIterator[InferenceRouter]:
+    """Client, registry (refreshing in the background) and router, closed in reverse order on exit.
+
+    :param session: a shared session (left open); without one the client owns a new one.
+    :param builtin: the in-process detectors, already entered by the caller, or ``None``.
+    """
+    async with InferenceClient(settings, session) as client, UrlRegistry(settings, client) as registry:
+        yield InferenceRouter(registry, client, builtin)

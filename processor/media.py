@@ -53,10 +53,10 @@ def decode(data: bytes, max_pixels: int) -> Frame:
         raise ImageTooLarge(
             f"image is {width}×{height} = {width * height / 1e6:.1f} MP, above the limit of {max_pixels / 1e6:.1f} MP"
         )
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if pixels is None or pixels.size == 0:
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None or decoded.size == 0:
         raise ImageUndecodable(f"corrupt {fmt} image ({len(data)} bytes): the pixel data cannot be decoded")
-    return Frame(pixels=pixels, encoded=data, format=fmt)
+    return Frame(pixels=np.asarray(decoded, dtype=np.uint8), encoded=data, format=fmt)
 
 
 def encode(pixels: BgrImage, fmt: str, *, jpeg_quality: int = 95, metadata_from: bytes | None = None) -> bytes:
@@ -95,7 +95,7 @@ def jpeg_exif_segment(jpeg: bytes) -> bytes | None:
 def _upright(segment: bytes) -> bytes:
     """Set the Orientation tag (0x0112) of IFD0 to 1 in an APP1 Exif segment."""
     tiff = bytearray(segment[10:])
-    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+    if len(tiff) < 8 or bytes(tiff[:2]) not in (b"II", b"MM"):
         return segment
     order = "<" if tiff[:2] == b"II" else ">"
     (ifd0,) = struct.unpack(order + "I", tiff[4:8])

@@ -44,6 +44,7 @@ class BuiltinSettings(BaseModel):
     face_max_side: int = Field(default=1280, ge=64, description="long side CenterFace sees, px")
     face_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     onnx_threads: int = Field(default=1, ge=1, description="onnxruntime intra-op threads per inference")
+    plate_downscale: float = Field(default=0.5, gt=0.0, le=1.0, description="the plate cascade sees the frame x this")
     workers: int = Field(default=2, ge=1, description="threads running built-in models at once")
 
 
@@ -82,6 +83,9 @@ class StorageSettings(BaseModel):
     file_root: Path | None = Field(default=None, description="file:// keys may never escape this folder")
     output_prefix: str = Field(default="anonymized/", description="prefix of output keys in the source bucket")
     output_url: str | None = Field(default=None, description="write outputs here instead, e.g. s3://out-bucket/")
+    timeout_s: float = Field(default=30.0, gt=0, description="one storage request, transfer included")
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, description="obstore's own retries; the stream retries above that")
 
 
 class KafkaSettings(BaseModel):

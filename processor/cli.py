@@ -1,0 +1,77 @@
+"""Command line: flags → Settings → one call per subcommand; no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from processor import __version__
+from processor.settings import Settings
+
+SAMPLES = Path(str(resources.files("processor") / "samples"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    code: int = arguments.command(arguments, settings)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anonymizer", description="Hide faces, licence plates and persons.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    image = commands.add_parser("image", help="anonymize image files and folders (recursive)")
+    image.add_argument("paths", nargs="*", type=Path, help=f"files or folders (default: the bundled samples {SAMPLES})")
+    image.add_argument("--out", type=Path, default=Path("anonymized"), help="output folder (default: ./anonymized)")
+    image.add_argument("--config", type=Path, help="user_configuration.json (default: faces and plates, built-in)")
+    image.add_argument("--persons", action="store_true", help="with the default configuration, also hide persons")
+    image.add_argument("--jobs", type=int, default=4, help="frames in flight (default 4)")
+    image.add_argument("--no-progress", action="store_true", help="no progress bar")
+    image.set_defaults(command=_image)
+    return parser
+
+
+def _image(arguments: argparse.Namespace, settings: Settings) -> int:
+    from processor.batch import anonymize_files, collect_images
+    from processor.configuration import default_configuration, load_configuration
+    from processor.errors import InvalidConfiguration
+    from processor.localizers import open_localizer
+
+    try:
+        if arguments.config:
+            configuration = load_configuration(arguments.config)
+        else:
+            configuration = default_configuration(persons=arguments.persons)
+    except InvalidConfiguration as error:
+        print(f"anonymizer: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    pairs = collect_images(arguments.paths or [SAMPLES], arguments.out)
+    if not pairs:
+        print("anonymizer: no images found in " + ", ".join(map(str, arguments.paths)), file=sys.stderr)  # noqa: T201
+        return 2
+
+    async def job() -> int:
+        async with open_localizer(settings) as localizer:
+            summary = await anonymize_files(
+                pairs,
+                configuration,
+                localizer,
+                settings,
+                jobs=arguments.jobs,
+                report=sys.stdout,
+                progress=not arguments.no_progress,
+            )
+        print(summary.line() + f"; output in {arguments.out.resolve()}", file=sys.stderr)  # noqa: T201
+        return 1 if summary.failed else 0
+
+    return asyncio.run(job())

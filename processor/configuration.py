@@ -1,0 +1,94 @@
+"""Loading user configurations: every problem of every entry reported at once, techniques checked too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from processor.anonymize.registry import technique_names
+from processor.errors import InvalidConfiguration
+from schemas.config import InferenceType, SensitiveInfo, UserConfiguration
+
+BUILTIN_URL = "builtin"
+
+
+def default_configuration(*, persons: bool = False) -> UserConfiguration:
+    """The embedded default: faces and licence plates blurred at degree 1 by the built-in detectors."""
+    entries = [
+        SensitiveInfo(
+            model_name="centerface",
+            class_name="face",
+            anonymization_technique="blurring",
+            inference_type=InferenceType.detection,
+            anonymization_degree=1.0,
+            url=BUILTIN_URL,
+        ),
+        SensitiveInfo(
+            model_name="plate_cascade",
+            class_name="license_plate",
+            anonymization_technique="blurring",
+            inference_type=InferenceType.detection,
+            anonymization_degree=1.0,
+            url=BUILTIN_URL,
+        ),
+    ]
+    if persons:
+        entries.append(
+            SensitiveInfo(
+                model_name="selfie_segmentation",
+                class_name="person",
+                anonymization_technique="blurring",
+                inference_type=InferenceType.segmentation,
+                anonymization_degree=1.0,
+                url=BUILTIN_URL,
+            )
+        )
+    return UserConfiguration(sensitive_info=entries)
+
+
+def parse_configuration(raw: bytes | str | dict[str, Any]) -> UserConfiguration:
+    """Validate a user configuration (JSON text or a decoded object). Raises InvalidConfiguration listing all
+    problems, each naming the entry and field, e.g. ``sensitive_info[2].class_name: Field required``."""
+    if isinstance(raw, bytes | str):
+        try:
+            raw = orjson.loads(raw)
+        except orjson.JSONDecodeError as error:
+            raise InvalidConfiguration([f"configuration is not valid JSON: {error}"]) from error
+    if not isinstance(raw, dict):
+        raise InvalidConfiguration([f"configuration must be a JSON object, got {type(raw).__name__}"])
+    try:
+        configuration = UserConfiguration.model_validate(raw)
+    except ValidationError as error:
+        raise InvalidConfiguration([_describe(detail) for detail in error.errors()]) from error
+    check_techniques(configuration)
+    return configuration
+
+
+def load_configuration(path: Path) -> UserConfiguration:
+    """Read and validate a configuration file; a missing file is a configuration problem, named."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InvalidConfiguration([f"cannot read configuration file {path}: {error.strerror}"]) from error
+    return parse_configuration(raw)
+
+
+def check_techniques(configuration: UserConfiguration) -> None:
+    """Every entry's technique must be registered. Raises InvalidConfiguration naming each bad entry."""
+    known = technique_names()
+    problems = [
+        f"sensitive_info[{index}].anonymization_technique: unknown technique "
+        f"{entry.anonymization_technique!r}; known: {', '.join(known)}"
+        for index, entry in enumerate(configuration.sensitive_info)
+        if entry.anonymization_technique not in known
+    ]
+    if problems:
+        raise InvalidConfiguration(problems)
+
+
+def _describe(detail: Any) -> str:
+    location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in detail["loc"]).lstrip(".")
+    return f"{location or 'configuration'}: {detail['msg']}"

@@ -1,0 +1,33 @@
+"""The one place that builds the localizer every entry point uses: built-in models behind the inference router."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+from processor.inference.base import Localizer
+from processor.inference.builtin.localizer import BuiltinLocalizer
+from processor.inference.router import open_router
+from processor.settings import Settings
+
+
+@contextlib.asynccontextmanager
+async def open_localizer(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncIterator[Localizer]:
+    """Built-in detectors (url ``builtin``) plus the registered inference URLs, closed in reverse order on exit.
+
+    :param session: a shared HTTP session (left open); without one the router's client owns its own.
+    """
+    options = settings.builtin
+    async with (
+        BuiltinLocalizer(
+            face_max_side=options.face_max_side,
+            face_threshold=options.face_threshold,
+            ort_threads=options.onnx_threads,
+            plate_downscale=options.plate_downscale,
+            max_workers=options.workers,
+        ) as builtin,
+        open_router(settings.inference, session=session, builtin=builtin) as router,
+    ):
+        yield router

@@ -1,0 +1,258 @@
+"""Object storage behind one async interface (obstore): ``s3://``, ``gs://``, ``az://``, ``file://`` and ``memory://``.
+
+URLs are ``scheme://bucket/key`` with the key verbatim (not percent-decoded): ``s3://frames/cam 7/a.jpg`` names
+the key ``cam 7/a.jpg``. ``file:///abs/path`` is rooted at ``StorageSettings.file_root`` (keys can never
+escape it) or, without one, at the file's own folder. ``memory://bucket/`` stores live as long as the process,
+one per bucket name, shared by every ObjectStorage (tests, embedded runs).
+
+Output keys are a pure function of the source key, the output settings and the configuration hash, so a
+replay rewrites the same key with the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, Self
+from urllib.parse import quote
+
+import obstore
+from obstore.exceptions import BaseError, InvalidPathError
+from obstore.store import AzureStore, GCSStore, LocalStore, MemoryStore, S3Store
+
+from processor.errors import InvalidEvent, ObjectNotFound, ObjectTooLarge, StorageUnavailable
+from processor.settings import LimitsSettings, StorageSettings
+
+if TYPE_CHECKING:
+    from obstore.store import AzureConfig, ClientConfig, GCSConfig, ObjectStore, RetryConfig, S3Config
+
+SCHEMES: Final = frozenset({"s3", "gs", "az", "file", "memory"})
+_MAX_CACHED_STORES = 256
+# Printable ASCII except '%': metadata values travel as HTTP headers, everything else is percent-encoded.
+_HEADER_SAFE = "".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "%")
+
+_memory_stores: dict[str, MemoryStore] = {}
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where an object lives: ``bucket`` is the bucket/container, or for ``file`` the absolute root folder."""
+
+    scheme: str
+    bucket: str
+    key: str
+
+    @property
+    def url(self) -> str:
+        if self.scheme == "file":
+            return (
+                "file://" + (PurePosixPath(self.bucket) / self.key).as_posix() if self.key else "file://" + self.bucket
+            )
+        return f"{self.scheme}://{self.bucket}/{self.key}"
+
+
+def parse_url(url: str, file_root: Path | None, *, prefix: bool = False) -> Location:
+    """Split an object URL (``prefix=True``: a folder or bucket prefix, key may be empty). Raises InvalidEvent."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme not in SCHEMES:
+        raise InvalidEvent(f"unsupported object URL {url!r}: expected one of {', '.join(sorted(SCHEMES))}://")
+    if scheme == "file":
+        return _file_location(rest, file_root, prefix=prefix)
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise InvalidEvent(f"object URL {url!r} names no bucket")
+    _check_key(url, key, prefix=prefix)
+    return Location(scheme, bucket, key)
+
+
+def _file_location(path_text: str, file_root: Path | None, *, prefix: bool) -> Location:
+    url = "file://" + path_text
+    path = PurePosixPath(path_text)
+    if not path.is_absolute():
+        raise InvalidEvent(f"file URL {url!r} must be absolute: file:///path")
+    if ".." in path.parts:
+        raise InvalidEvent(f"file URL {url!r} may not contain '..'")
+    if file_root is None:
+        root = path if prefix else path.parent
+    else:
+        root = PurePosixPath(os.path.abspath(file_root))
+        if not path.is_relative_to(root):
+            raise InvalidEvent(f"file URL {url!r} is outside the file root {root}")
+        if not Path(path).resolve().is_relative_to(Path(root).resolve()):
+            raise InvalidEvent(f"file URL {url!r} leaves the file root {root} through a symbolic link")
+    key = path.relative_to(root).as_posix()
+    key = "" if key == "." else key
+    _check_key(url, key, prefix=prefix)
+    return Location("file", root.as_posix(), key)
+
+
+def _check_key(url: str, key: str, *, prefix: bool) -> None:
+    if not key and not prefix:
+        raise InvalidEvent(f"object URL {url!r} names no object key")
+    segments = key.rstrip("/").split("/") if key else []
+    if any(segment in {"", ".", ".."} for segment in segments):
+        raise InvalidEvent(f"object URL {url!r} has an empty, '.' or '..' path segment")
+
+
+class ObjectStorage:
+    """Get, put and list objects by URL; stores are created on first use and cached per (scheme, bucket).
+
+    Errors are translated at this edge: missing object → ObjectNotFound, larger than
+    ``limits.max_object_bytes`` → ObjectTooLarge, bad URL → InvalidEvent, anything else from the store
+    (network, timeouts, 5xx, credentials) → StorageUnavailable (transient).
+    """
+
+    def __init__(self, settings: StorageSettings, limits: LimitsSettings) -> None:
+        self._settings = settings
+        self._limits = limits
+        self._stores: dict[tuple[str, str], ObjectStore] = {}
+        prefix = settings.output_prefix.strip("/")
+        self._output_prefix = prefix + "/" if prefix else ""
+        self._output_base = settings.output_url.rstrip("/") if settings.output_url else None
+        self._output_pattern = re.compile("/" + re.escape(self._output_prefix) + "[0-9a-f]{8,64}/")
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._stores.clear()
+
+    def location(self, url: str, *, prefix: bool = False) -> Location:
+        return parse_url(url, self._settings.file_root, prefix=prefix)
+
+    async def get(self, url: str) -> bytes:
+        """The object's bytes; checks the size before reading the body."""
+        where = self.location(url)
+        with _translated(url):
+            result = await obstore.get_async(self._store(where), where.key)
+            size = result.meta["size"]
+            if size > self._limits.max_object_bytes:
+                raise ObjectTooLarge(f"{url}: {size} bytes, limit {self._limits.max_object_bytes}")
+            return bytes(await result.bytes_async())
+
+    async def put(self, url: str, data: bytes, *, content_type: str, metadata: Mapping[str, str]) -> None:
+        """Write (overwrite) the object with its content type and user metadata (``x-amz-meta-*`` on S3).
+
+        ``file://`` cannot hold metadata (obstore's LocalStore has no attributes): only the bytes are written.
+        Metadata values outside printable ASCII are percent-encoded.
+        """
+        where = self.location(url)
+        attributes = None
+        if where.scheme != "file":
+            attributes = {"Content-Type": content_type}
+            attributes.update({name: quote(value, safe=_HEADER_SAFE) for name, value in metadata.items()})
+        with _translated(url):
+            await obstore.put_async(self._store(where), where.key, data, attributes=attributes)
+
+    def output_url(self, source_url: str, configuration_hash: str, explicit: str | None = None) -> str:
+        """Where the anonymized object of ``source_url`` goes; pure.
+
+        ``explicit`` (the event's ``output``) wins. Otherwise, with ``output_url`` set:
+        ``<output_url>/<hash>/<bucket>/<key>`` (the bucket keeps two sources' keys apart; for file:// the path
+        under the root); else next to the source: ``<scheme>://<bucket>/<output_prefix><hash>/<key>``.
+        """
+        if explicit is not None:
+            return self.location(explicit).url
+        source = self.location(source_url)
+        if self._output_base is not None:
+            if source.scheme != "file":
+                identity = f"{source.bucket}/{source.key}"
+            elif self._settings.file_root is not None:
+                identity = source.key
+            else:
+                identity = (PurePosixPath(source.bucket) / source.key).as_posix().lstrip("/")
+            return self.location(f"{self._output_base}/{configuration_hash}/{identity}").url
+        return Location(source.scheme, source.bucket, f"{self._output_prefix}{configuration_hash}/{source.key}").url
+
+    def is_output(self, url: str) -> bool:
+        """True for URLs where this processor writes outputs: never enqueue or process them (no feedback loop)."""
+        if self._output_base is not None and url.startswith(self._output_base + "/"):
+            return True
+        where = self.location(url, prefix=True)
+        path = "/" + where.key if where.scheme != "file" else where.url.removeprefix("file://")
+        return self._output_pattern.search(path) is not None
+
+    def _store(self, where: Location) -> ObjectStore:
+        cache_key = (where.scheme, where.bucket)
+        store = self._stores.get(cache_key)
+        if store is None:
+            if len(self._stores) >= _MAX_CACHED_STORES:
+                self._stores.pop(next(iter(self._stores)))
+            store = self._stores[cache_key] = self._new_store(where)
+        return store
+
+    def _new_store(self, where: Location) -> ObjectStore:
+        settings = self._settings
+        client: ClientConfig = {
+            "timeout": timedelta(seconds=settings.timeout_s),
+            "connect_timeout": timedelta(seconds=settings.connect_timeout_s),
+            "allow_http": settings.s3_allow_http,
+        }
+        retry: RetryConfig = {
+            "max_retries": settings.max_retries,
+            "retry_timeout": timedelta(seconds=settings.timeout_s),
+        }
+        if where.scheme == "s3":
+            s3: S3Config = {
+                "region": settings.s3_region,
+                "virtual_hosted_style_request": settings.s3_virtual_hosted_style,
+            }
+            if settings.s3_endpoint is not None:
+                s3["endpoint"] = settings.s3_endpoint
+            if settings.s3_access_key_id is not None and settings.s3_secret_access_key is not None:
+                s3["access_key_id"] = settings.s3_access_key_id.get_secret_value()
+                s3["secret_access_key"] = settings.s3_secret_access_key.get_secret_value()
+            return S3Store(where.bucket, config=s3, client_options=client, retry_config=retry)
+        if where.scheme == "gs":
+            gcs: GCSConfig = {}
+            if settings.gcs_service_account_path is not None:
+                gcs["service_account"] = str(settings.gcs_service_account_path)
+            return GCSStore(where.bucket, config=gcs, client_options=client, retry_config=retry)
+        if where.scheme == "az":
+            azure: AzureConfig = {}
+            if settings.azure_account_name is not None:
+                azure["account_name"] = settings.azure_account_name
+            if settings.azure_account_key is not None:
+                azure["account_key"] = settings.azure_account_key.get_secret_value()
+            return AzureStore(where.bucket, config=azure, client_options=client, retry_config=retry)
+        if where.scheme == "file":
+            return LocalStore(where.bucket)
+        return _memory_stores.setdefault(where.bucket, MemoryStore())
+
+    async def list(self, prefix_url: str) -> AsyncIterator[tuple[str, int]]:
+        """Every object under a bucket prefix or folder, recursively, as (url, size in bytes).
+
+        Prefixes match whole path segments (obstore semantics): ``s3://b/cam7`` lists ``cam7/...``, not
+        ``cam70/...``.
+        """
+        where = self.location(prefix_url, prefix=True)
+        with _translated(prefix_url):
+            chunks = obstore.list(self._store(where), where.key.rstrip("/") or None, chunk_size=1000)
+            async for chunk in chunks:
+                for meta in chunk:
+                    yield Location(where.scheme, where.bucket, meta["path"]).url, meta["size"]
+
+
+@contextmanager
+def _translated(url: str) -> Iterator[None]:
+    """Map obstore's exceptions to the processor's error taxonomy."""
+    try:
+        yield
+    except FileNotFoundError as error:  # obstore raises the builtin for a missing object
+        raise ObjectNotFound(f"{url}: not found") from error
+    except (InvalidPathError, ValueError) as error:  # obstore raises ValueError for keys it cannot parse
+        raise InvalidEvent(f"{url}: invalid object path ({_first_line(error)})") from error
+    except (BaseError, OSError) as error:
+        raise StorageUnavailable(f"{url}: {type(error).__name__}: {_first_line(error)}") from error
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).split("\n", 1)[0]

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -176,20 +175,23 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class InboxSource:
     """The embedded default: every message of the local inbox once (a folder of frames or a ``.jsonl`` of
-    events), as records of the pseudo-partition ``inbox/0`` so that the very same tracking applies."""
+    events), as records of the pseudo-partition ``inbox/0`` so that the very same tracking applies.
+
+    :param skip: object URLs to leave out of a folder inbox (the processor's own outputs).
+    """
 
     PARTITION = TopicPartition("inbox", 0)
 
-    def __init__(self, settings: StreamSettings, tracker: Tracker, exclude: Iterable[Path] = ()) -> None:
+    def __init__(self, settings: StreamSettings, tracker: Tracker, skip: Callable[[str], bool]) -> None:
         self._inbox = settings.inbox
-        self._exclude = tuple(exclude)
+        self._skip = skip
         self._tracker = tracker
         self._records: list[Record] = []
         self._next = 0
         self._paused = False
 
     async def __aenter__(self) -> Self:
-        messages = await asyncio.to_thread(inbox_messages, self._inbox, self._exclude)
+        messages = await asyncio.to_thread(inbox_messages, self._inbox, self._skip)
         self._records = [Record(self.PARTITION, offset, key, value) for offset, (key, value) in enumerate(messages)]
         log.info("inbox %s: %d message(s)", self._inbox, len(self._records))
         return self

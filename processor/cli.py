@@ -38,6 +38,16 @@ def _parser() -> argparse.ArgumentParser:
     image.add_argument("--jobs", type=int, default=4, help="frames in flight (default 4)")
     image.add_argument("--no-progress", action="store_true", help="no progress bar")
     image.set_defaults(command=_image)
+
+    run = commands.add_parser("run", help="the stream processor: Kafka (or, without brokers, a local inbox) in")
+    run.add_argument("--inbox", type=Path, help="no Kafka: a folder of frames or a .jsonl of events (stream.inbox)")
+    run.add_argument("--completions", type=Path, help="no Kafka: completion events go here (stream.completions_file)")
+    run.set_defaults(command=_run)
+
+    infer = commands.add_parser("infer", help="serve the built-in models over the inference services' HTTP API")
+    infer.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    infer.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
+    infer.set_defaults(command=_infer)
     return parser
 
 
@@ -75,3 +85,23 @@ def _image(arguments: argparse.Namespace, settings: Settings) -> int:
         return 1 if summary.failed else 0
 
     return asyncio.run(job())
+
+
+def _run(arguments: argparse.Namespace, settings: Settings) -> int:
+    from processor.errors import ProcessorError
+    from processor.service import run
+
+    flags = {"inbox": arguments.inbox, "completions_file": arguments.completions}
+    stream = settings.stream.model_copy(update={key: value for key, value in flags.items() if value is not None})
+    try:
+        return asyncio.run(run(settings.model_copy(update={"stream": stream})))
+    except ProcessorError as error:  # refused at start: a broken default configuration, no inbox
+        print(f"anonymizer: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+
+
+def _infer(arguments: argparse.Namespace, settings: Settings) -> int:
+    from processor.inference.server import serve_inference
+
+    asyncio.run(serve_inference(settings, arguments.host, arguments.port))
+    return 0

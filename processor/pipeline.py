@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from processor.anonymize import apply_boxes, apply_mask, clamp_box
+from processor.errors import PermanentError, ProcessorError
 from processor.inference.base import BgrImage, Frame, Localization, Localizer
 from processor.media import CONTENT_TYPES, decode, encode
 from processor.settings import LimitsSettings, OutputSettings
@@ -74,9 +75,16 @@ async def anonymize_image(
 
 
 async def localize_all(frame: Frame, entries: Sequence[SensitiveInfo], localizer: Localizer) -> list[Localization]:
-    """Localize every entry concurrently, on the original pixels (nothing is hidden before all have looked)."""
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(localizer.localize(frame, entry)) for entry in entries]
+    """Localize every entry concurrently, on the original pixels (nothing is hidden before all have looked).
+
+    The first failure cancels the others; a permanent error wins over a transient one, since retrying the
+    frame could not help."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(localizer.localize(frame, entry)) for entry in entries]
+    except* ProcessorError as failures:
+        errors = failures.exceptions
+        raise next((e for e in errors if isinstance(e, PermanentError)), errors[0]) from None
     return [task.result() for task in tasks]
 
 

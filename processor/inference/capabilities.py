@@ -18,7 +18,7 @@ from processor.errors import (
     UnregisteredUrl,
 )
 from processor.inference.builtin.catalog import BUILTIN_URL, ModelInfo
-from schemas.config import SensitiveInfo
+from schemas.config import InferenceType, SensitiveInfo
 
 LabelIndex = dict[str, dict[str, dict[str, list[str]]]]
 """label → inference type → url → model names, the shape of the original API's capabilities answer."""
@@ -112,7 +112,7 @@ class Capabilities:
             model = service.model(entry.model_name)
             if model is None:
                 continue
-            if model.type != entry.inference_type:
+            if model.type != entry.inference_type and not _boxes_from_mask(service, model, entry):
                 wrong_type.append(f"{service.url} serves it as a {model.type.value} model")
             elif entry.class_name not in model.labels:
                 label_missing.append(f"{service.url} knows only {', '.join(model.labels) or 'no labels'}")
@@ -146,6 +146,15 @@ class Capabilities:
                 f"(registered: {', '.join(self.urls) or 'none'}); register it first"
             )
         return (registered,)
+
+
+def _boxes_from_mask(service: ServiceInfo, model: ModelInfo, entry: SensitiveInfo) -> bool:
+    """The built-in detectors also answer a detection entry on a segmentation model (one box per region)."""
+    return (
+        service.url == BUILTIN_URL
+        and model.type is InferenceType.segmentation
+        and entry.inference_type is InferenceType.detection
+    )
 
 
 def _available(services: tuple[ServiceInfo, ...]) -> str:

@@ -363,7 +363,8 @@ def _first_problem(error: ValidationError) -> str:
 def _form(frame: Frame) -> aiohttp.FormData:
     form = aiohttp.FormData()
     extension = _EXTENSIONS.get(frame.format, frame.format)
-    form.add_field("input_data", frame.encoded, filename=f"frame.{extension}", content_type=f"image/{frame.format}")
+    # A BytesIO, not bytes: aiohttp warns that large raw bytes bodies may block the event loop.
+    form.add_field("input_data", io.BytesIO(frame.encoded), filename=f"frame.{extension}", content_type=f"image/{frame.format}")
     return form
 
 

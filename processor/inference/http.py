@@ -364,7 +364,9 @@ def _form(frame: Frame) -> aiohttp.FormData:
     form = aiohttp.FormData()
     extension = _EXTENSIONS.get(frame.format, frame.format)
     # A BytesIO, not bytes: aiohttp warns that large raw bytes bodies may block the event loop.
-    form.add_field("input_data", io.BytesIO(frame.encoded), filename=f"frame.{extension}", content_type=f"image/{frame.format}")
+    form.add_field(
+        "input_data", io.BytesIO(frame.encoded), filename=f"frame.{extension}", content_type=f"image/{frame.format}"
+    )
     return form
 
 

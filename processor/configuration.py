@@ -59,11 +59,13 @@ def parse_configuration(raw: bytes | str | dict[str, Any]) -> UserConfiguration:
             raise InvalidConfiguration([f"configuration is not valid JSON: {error}"]) from error
     if not isinstance(raw, dict):
         raise InvalidConfiguration([f"configuration must be a JSON object, got {type(raw).__name__}"])
+    problems = _technique_problems(raw.get("sensitive_info"))
     try:
         configuration = UserConfiguration.model_validate(raw)
     except ValidationError as error:
-        raise InvalidConfiguration([_describe(detail) for detail in error.errors()]) from error
-    check_techniques(configuration)
+        raise InvalidConfiguration([_describe(detail) for detail in error.errors()] + problems) from error
+    if problems:
+        raise InvalidConfiguration(problems)
     return configuration
 
 
@@ -78,15 +80,23 @@ def load_configuration(path: Path) -> UserConfiguration:
 
 def check_techniques(configuration: UserConfiguration) -> None:
     """Every entry's technique must be registered. Raises InvalidConfiguration naming each bad entry."""
-    known = technique_names()
-    problems = [
-        f"sensitive_info[{index}].anonymization_technique: unknown technique "
-        f"{entry.anonymization_technique!r}; known: {', '.join(known)}"
-        for index, entry in enumerate(configuration.sensitive_info)
-        if entry.anonymization_technique not in known
-    ]
+    problems = _technique_problems(configuration.model_dump()["sensitive_info"])
     if problems:
         raise InvalidConfiguration(problems)
+
+
+def _technique_problems(entries: Any) -> list[str]:
+    """Unknown techniques among raw entries, so they are reported along with the schema's problems."""
+    if not isinstance(entries, list):
+        return []
+    known = technique_names()
+    return [
+        f"sensitive_info[{index}].anonymization_technique: unknown technique {technique!r}; known: {', '.join(known)}"
+        for index, entry in enumerate(entries)
+        if isinstance(entry, dict)
+        and isinstance(technique := entry.get("anonymization_technique"), str)
+        and technique not in known
+    ]
 
 
 def _describe(detail: Any) -> str:

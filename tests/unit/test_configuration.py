@@ -62,12 +62,13 @@ def test_empty_list_is_refused() -> None:
 
 def test_every_problem_is_listed_at_once() -> None:
     bad = entry(inference_type="classification", anonymization_degree=-1)
-    problems = problems_of({"sensitive_info": [entry(), bad, entry(model_name="")]})
-    assert len(problems) == 3
+    problems = problems_of({"sensitive_info": [entry(), bad, entry(model_name="", anonymization_technique="swirl")]})
+    assert len(problems) == 4
     assert {p.split(":")[0] for p in problems} == {
         "sensitive_info[1].inference_type",
         "sensitive_info[1].anonymization_degree",
         "sensitive_info[2].model_name",
+        "sensitive_info[2].anonymization_technique",
     }
 
 

@@ -1,0 +1,72 @@
+"""`anonymizer image` as a user runs it: a real subprocess on a folder of good and bad files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from tests.conftest import encode_png
+from tests.frames import compose_crowd_frame
+from tests.unit.test_media import png_header_only
+
+ANONYMIZER = [sys.executable, "-m", "processor"]
+
+
+def run(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ANONYMIZER, *arguments, "--no-progress"], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_folder_with_bad_files_does_the_good_ones_and_reports_the_bad(
+    tmp_path: Path, astronaut_jpeg: bytes, grace_hopper_jpeg: bytes
+) -> None:
+    inbox = tmp_path / "frames"
+    (inbox / "nested").mkdir(parents=True)
+    (inbox / "astronaut.jpg").write_bytes(astronaut_jpeg)
+    (inbox / "nested" / "hopper.jpg").write_bytes(grace_hopper_jpeg)
+    (inbox / "empty.jpg").write_bytes(b"")
+    (inbox / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    (inbox / "bomb.png").write_bytes(png_header_only(30_000, 30_000))
+    (inbox / "notes.txt").write_text("not an image, and not picked from a folder")
+
+    done = run("image", str(inbox), "--out", str(tmp_path / "out"), cwd=tmp_path)
+
+    assert done.returncode == 1, done.stderr
+    records = {Path(r["source"]).name: r for r in map(orjson.loads, done.stdout.splitlines())}
+    assert set(records) == {"astronaut.jpg", "hopper.jpg", "empty.jpg", "corrupt.png", "bomb.png"}
+    assert records["astronaut.jpg"]["counts"] == {"face": 1}
+    assert records["hopper.jpg"]["counts"] == {"face": 1}
+    assert (tmp_path / "out" / "nested" / "hopper.jpg").stat().st_size > 10_000
+    assert records["empty.jpg"]["error_kind"] == "image_undecodable"
+    assert "0 bytes" in records["empty.jpg"]["error"]
+    assert records["corrupt.png"]["error_kind"] == "image_undecodable"
+    assert records["bomb.png"]["error_kind"] == "image_too_large"
+    assert "30000×30000" in records["bomb.png"]["error"]
+    assert "anonymized 2 file(s)" in done.stderr and "3 failed" in done.stderr
+
+
+def test_default_run_on_the_bundled_samples(tmp_path: Path) -> None:
+    done = run("image", "--out", "anonymized", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    outputs = sorted(p.name for p in (tmp_path / "anonymized").iterdir())
+    assert outputs == ["astronaut.jpg", "grace_hopper.jpg"]
+    assert all(orjson.loads(line)["counts"] == {"face": 1} for line in done.stdout.splitlines())
+
+
+def test_invalid_configuration_is_refused_before_any_work(tmp_path: Path) -> None:
+    configuration = tmp_path / "bad.json"
+    configuration.write_text(
+        '{"sensitive_info": [{"model_name": "centerface", "class_name": "face", "inference_type": "detection",'
+        ' "anonymization_technique": "swirl", "anonymization_degree": 1.5}]}'
+    )
+    frame = tmp_path / "frame.png"
+    frame.write_bytes(encode_png(compose_crowd_frame([80], size=(320, 240))[0]))
+    done = run("image", str(frame), "--config", str(configuration), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "sensitive_info[0].anonymization_degree" in done.stderr
+    assert "sensitive_info[0].anonymization_technique: unknown technique 'swirl'" in done.stderr
+    assert not (tmp_path / "out").exists()

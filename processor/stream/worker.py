@@ -260,7 +260,9 @@ class Worker:
         return False
 
 
-def _describe(error: Exception) -> str:
+def _describe(error: BaseException) -> str:
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]  # a TaskGroup's wrapper says nothing: name what actually went wrong
     return f"{type(error).__name__}: {error}"
 
 

@@ -30,7 +30,7 @@ ObjectUrl = Annotated[
 ConfigurationName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")]
 """The name of a stored configuration (``<configurations_dir>/<name>.json``); never a path."""
 
-EventId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024)]
+EventId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
 
 JsonScalar = str | int | float | bool | None
 Attributes = dict[str, JsonScalar]

@@ -4,7 +4,8 @@ Updates are atomic (temporary file + ``os.replace``) and serialised by an asynci
 and every update re-reads the file first, so concurrent updates, from this process or another, lose nothing.
 Capabilities are rediscovered whenever the registry changes and every ``refresh_interval_s`` (sooner, every
 ``probe_interval_s``, while some URL does not answer). A URL that does not answer is logged and retried; it never
-stops the service from starting. A missing file means the embedded default: ``{"urls": ["builtin"]}``.
+stops the service from starting, nor delays it by more than ``connect_timeout_s``. A missing file means the
+embedded default: ``{"urls": ["builtin"]}``.
 """
 
 from __future__ import annotations
@@ -62,10 +63,22 @@ class UrlRegistry:
         self._refresh_lock = asyncio.Lock()
         self._capabilities = Capabilities(builtin=self._builtin)
         self._task: asyncio.Task[None] | None = None
+        self._discovered = asyncio.Event()
 
     async def __aenter__(self) -> Self:
-        await self.refresh()
+        """Read the file (a broken one raises :class:`InvalidConfiguration`), start discovery in the background and
+        wait for its first round at most ``connect_timeout_s``: a slow or silent URL never holds up the start."""
+        urls = await asyncio.to_thread(read_urls, self._path)
+        services = tuple(self._builtin if url == BUILTIN_URL else ServiceInfo(url, None) for url in urls)
+        self._capabilities = Capabilities(services, self._builtin, tuple(self._techniques()))
         self._task = asyncio.create_task(self._refresh_forever(), name="inference-registry-refresh")
+        try:
+            await asyncio.wait_for(self._discovered.wait(), self._settings.connect_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "inference discovery still running after %.1f s; continuing in the background",
+                self._settings.connect_timeout_s,
+            )
         return self
 
     async def __aexit__(
@@ -158,13 +171,14 @@ class UrlRegistry:
 
     async def _refresh_forever(self) -> None:
         while True:
-            failing = any(service.error is not None for service in self._capabilities.services)
-            interval = self._settings.refresh_interval_s
-            await asyncio.sleep(min(interval, self._settings.probe_interval_s) if failing else interval)
             try:
                 await self.refresh()
             except (InvalidConfiguration, OSError) as error:
                 log.error("inference URL registry not refreshed, will retry: %s", error)
+            self._discovered.set()
+            failing = any(service.models is None or service.error for service in self._capabilities.services)
+            interval = self._settings.refresh_interval_s
+            await asyncio.sleep(min(interval, self._settings.probe_interval_s) if failing else interval)
 
     @contextlib.asynccontextmanager
     async def _update(self) -> AsyncIterator[list[str]]:

@@ -35,6 +35,11 @@ class InferenceRouter:
         self._client = client
         self._builtin = builtin
 
+    @property
+    def registry(self) -> UrlRegistry:
+        """The URL registry (add, remove, capabilities), for the API's URL endpoints."""
+        return self._registry
+
     def route(self, entry: SensitiveInfo) -> Route:
         """Where ``entry`` goes; raises the permanent or transient errors of :meth:`Capabilities.route`."""
         return self._registry.capabilities.route(entry)

@@ -186,3 +186,17 @@ async def test_start_up_with_an_unreachable_url_reports_it_and_uses_it_once_it_a
                     break
                 await asyncio.sleep(0.05)
             assert router.route(entry).url == url
+
+
+async def test_a_silent_url_delays_start_up_by_at_most_the_connect_timeout(tmp_path: Path) -> None:
+    settings = registry_settings(tmp_path / "url_configuration.json", connect_timeout_s=0.3, timeout_s=3.0)
+    async with InferenceStub([FACES], slow_s=5.0) as stub, InferenceClient(settings) as client:
+        settings.url_configuration.write_text(orjson.dumps({"urls": [stub.url, "builtin"]}).decode())
+        stub.fail_next("slow")  # GET models hangs past the start-up bound
+        started = asyncio.get_running_loop().time()
+        async with UrlRegistry(settings, client) as registry:
+            elapsed = asyncio.get_running_loop().time() - started
+            assert registry.urls == (stub.url, "builtin")
+            assert registry.capabilities.services[0].models is None  # still being discovered
+            assert registry.capabilities.by_label()["face"]["detection"] == {"builtin": ["centerface"]}
+    assert 0.3 <= elapsed < 1.0

@@ -11,6 +11,7 @@ import pytest
 
 from processor.errors import UnknownLabel, UnknownModel, UnregisteredUrl
 from processor.inference.base import BgrImage, Frame
+from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.inference.http import InferenceClient
 from processor.inference.registry import UrlRegistry
 from processor.inference.router import InferenceRouter, open_router
@@ -147,3 +148,11 @@ async def test_builtin_without_in_process_models_is_a_clear_error(settings: Infe
         assert router.route(entry("centerface", url="builtin")).url == "builtin"
         with pytest.raises(UnknownModel, match="built-in models are not available in this process"):
             await router.localize(frame, entry("centerface", url="builtin"))
+
+
+async def test_builtin_entries_go_to_the_in_process_detectors(settings: InferenceSettings, frame: Frame) -> None:
+    async with BuiltinLocalizer(max_workers=1) as builtin, open_router(settings, builtin=builtin) as router:
+        assert router.registry.urls == ("builtin",)  # no file: the embedded default
+        found = await router.localize(frame, entry("centerface"))
+    assert found.source == "builtin/centerface"
+    assert len(found.boxes) == 1

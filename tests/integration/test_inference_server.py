@@ -96,8 +96,8 @@ async def test_registered_server_serves_entries_through_the_router(
         url=server_url,
     )
     async with open_router(settings) as router:
-        await router._registry.remove_all()
-        await router._registry.add(server_url)
+        await router.registry.remove_all()
+        await router.registry.add(server_url)
         found = await router.localize(Frame(astronaut_bgr, encode_jpeg(astronaut_bgr), "jpeg"), entry)
     assert found.source == f"{server_url} centerface"
     assert len(found.boxes) == 1

@@ -231,7 +231,9 @@ class InferenceClient:
         """One request with bounded retries; returns any non-transient answer (the caller judges its status)."""
         endpoint = self._endpoint(url)
         target = url + path
-        for attempt in range(1, self._settings.max_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             self._check_health(url, endpoint)
             retry_after_s: float | None = None
             try:
@@ -248,12 +250,11 @@ class InferenceClient:
                 problem = f"HTTP {answer.status}: {_excerpt(answer.body)}"
                 retry_after_s = answer.retry_after_s
             self._record_failure(url, endpoint, problem)
-            if attempt == self._settings.max_attempts:
+            if attempt >= self._settings.max_attempts:
                 raise InferenceUnavailable(
                     f"{method} {target}{_for_model(model)} failed {attempt} time(s); last: {problem}", retry_after_s
                 )
             await asyncio.sleep(self._backoff(attempt, retry_after_s))
-        raise AssertionError("unreachable: max_attempts >= 1")  # pragma: no cover
 
     async def _send(self, method: str, target: str, upload: Frame | None) -> _Answer:
         if self._session is None:

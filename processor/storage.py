@@ -150,7 +150,7 @@ class ObjectStorage:
             attributes = {"Content-Type": content_type}
             attributes.update({name: quote(value, safe=_HEADER_SAFE) for name, value in metadata.items()})
         with _translated(url):
-            await obstore.put_async(self._store(where), where.key, data, attributes=attributes)
+            await obstore.put_async(self._store(where, create=True), where.key, data, attributes=attributes)
 
     def output_url(self, source_url: str, configuration_hash: str, explicit: str | None = None) -> str:
         """Where the anonymized object of ``source_url`` goes; pure.
@@ -180,10 +180,13 @@ class ObjectStorage:
         path = "/" + where.key if where.scheme != "file" else where.url.removeprefix("file://")
         return self._output_pattern.search(path) is not None
 
-    def _store(self, where: Location) -> ObjectStore:
+    def _store(self, where: Location, *, create: bool = False) -> ObjectStore:
+        """The cached store of ``where``'s bucket; a missing file:// root folder is created for writes only."""
         cache_key = (where.scheme, where.bucket)
         store = self._stores.get(cache_key)
         if store is None:
+            if where.scheme == "file" and not create and not os.path.isdir(where.bucket):
+                raise ObjectNotFound(f"folder {where.bucket} does not exist")
             if len(self._stores) >= _MAX_CACHED_STORES:
                 self._stores.pop(next(iter(self._stores)))
             store = self._stores[cache_key] = self._new_store(where)
@@ -224,7 +227,7 @@ class ObjectStorage:
                 azure["account_key"] = settings.azure_account_key.get_secret_value()
             return AzureStore(where.bucket, config=azure, client_options=client, retry_config=retry)
         if where.scheme == "file":
-            return LocalStore(where.bucket)
+            return LocalStore(where.bucket, mkdir=True)
         return _memory_stores.setdefault(where.bucket, MemoryStore())
 
     async def list(self, prefix_url: str) -> AsyncIterator[tuple[str, int]]:

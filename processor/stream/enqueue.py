@@ -21,14 +21,15 @@ from typing import IO, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from pydantic import TypeAdapter, ValidationError
 from tqdm import tqdm
 
-from processor.errors import BrokerUnavailable
+from processor.errors import BrokerUnavailable, InvalidConfiguration
 from processor.settings import Settings
 from processor.storage import ObjectStorage
 from processor.stream.inbox import IMAGE_SUFFIXES
 from processor.stream.kafka import connection_options
-from schemas.events import FrameEvent
+from schemas.events import ConfigurationName, FrameEvent
 
 _MAX_PENDING_SENDS = 1000
 
@@ -69,8 +70,13 @@ async def enqueue(
 
     :param configuration: the name of a stored configuration to put in every event (None = the default).
     :param rate_per_s: at most this many events per second (None = as fast as the target takes them).
-    Raises InvalidEvent for a bad URL, StorageUnavailable when listing fails, BrokerUnavailable when Kafka does.
+    Raises InvalidEvent for a bad URL, InvalidConfiguration for a bad configuration name, StorageUnavailable
+    when listing fails, BrokerUnavailable when Kafka does.
     """
+    if rate_per_s is not None and rate_per_s <= 0:
+        raise ValueError(f"rate_per_s must be positive, not {rate_per_s}")
+    if configuration is not None:
+        _check_configuration_name(configuration)
     started = time.monotonic()
     events = size = skipped = 0
     async with (
@@ -92,6 +98,14 @@ async def enqueue(
         finally:
             bar.close()
     return EnqueueSummary(events, size, time.monotonic() - started, skipped, writer.target)
+
+
+def _check_configuration_name(name: str) -> None:
+    try:
+        TypeAdapter(ConfigurationName).validate_python(name)
+    except ValidationError as error:
+        message = error.errors(include_url=False)[0]["msg"]
+        raise InvalidConfiguration([f"configuration name {name!r}: {message}"]) from error
 
 
 def _wanted(url: str, suffixes: Collection[str] | None) -> bool:

@@ -92,6 +92,21 @@ async def test_file_round_trip_inside_the_root(tmp_path: Path) -> None:
         assert [item async for item in store.list(f"file://{tmp_path}/cam 7")] == [(url, 10)]
 
 
+async def test_file_without_a_root_writes_outputs_into_new_folders(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes(b"frame")
+    async with storage() as store:
+        output = store.output_url(f"file://{tmp_path}/in/a.jpg", HASH)
+        await store.put(output, b"hidden", content_type="image/jpeg", metadata={})
+        assert await store.get(output) == b"hidden"
+        with pytest.raises(ObjectNotFound):
+            await store.get(f"file://{tmp_path}/no-such-folder/a.jpg")
+        with pytest.raises(ObjectNotFound):
+            [item async for item in store.list(f"file://{tmp_path}/no-such-folder")]
+    assert (tmp_path / "in" / "anonymized" / HASH / "a.jpg").read_bytes() == b"hidden"
+    assert not (tmp_path / "no-such-folder").exists()
+
+
 @pytest.mark.parametrize(
     "escape",
     [

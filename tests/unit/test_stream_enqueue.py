@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from processor.errors import InvalidEvent
+from processor.errors import InvalidConfiguration, InvalidEvent
 from processor.settings import Settings, StorageSettings
 from processor.storage import ObjectStorage
 from processor.stream.enqueue import enqueue
@@ -86,3 +86,8 @@ async def test_a_prefix_outside_the_file_root_is_refused(tmp_path: Path) -> None
     with pytest.raises(InvalidEvent):
         await enqueue(f"file://{tmp_path}/elsewhere", settings, jsonl=tmp_path / "e.jsonl", progress=False)
     assert not (tmp_path / "e.jsonl").exists()
+
+
+async def test_a_configuration_name_that_is_a_path_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidConfiguration, match=r"configuration name '\.\./secrets'"):
+        await enqueue("memory://bucket/", Settings(), jsonl=tmp_path / "e.jsonl", configuration="../secrets")

@@ -44,6 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--completions", type=Path, help="no Kafka: completion events go here (stream.completions_file)")
     run.set_defaults(command=_run)
 
+    enqueue = commands.add_parser("enqueue", help="backfill: one FrameEvent per object under a bucket prefix or folder")
+    enqueue.add_argument("prefix", help="s3://bucket/prefix/, gs://, az://, memory:// or file:///folder")
+    enqueue.add_argument("--jsonl", type=Path, default=Path("events.jsonl"), help="no Kafka: write events here")
+    enqueue.add_argument("--configuration", help="name of a stored configuration (default: the processor's default)")
+    enqueue.add_argument("--rate", type=float, help="at most this many events per second")
+    enqueue.add_argument("--all-objects", action="store_true", help="every object, not only image files")
+    enqueue.add_argument("--no-progress", action="store_true", help="no progress bar")
+    enqueue.set_defaults(command=_enqueue)
+
     infer = commands.add_parser("infer", help="serve the built-in models over the inference services' HTTP API")
     infer.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     infer.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
@@ -104,4 +113,30 @@ def _infer(arguments: argparse.Namespace, settings: Settings) -> int:
     from processor.inference.server import serve_inference
 
     asyncio.run(serve_inference(settings, arguments.host, arguments.port))
+    return 0
+
+
+def _enqueue(arguments: argparse.Namespace, settings: Settings) -> int:
+    from processor.errors import ProcessorError, TransientError
+    from processor.stream.enqueue import enqueue
+    from processor.stream.inbox import IMAGE_SUFFIXES
+
+    if arguments.rate is not None and arguments.rate <= 0:
+        print("anonymizer: --rate must be positive", file=sys.stderr)  # noqa: T201
+        return 2
+    job = enqueue(
+        arguments.prefix,
+        settings,
+        jsonl=arguments.jsonl,
+        configuration=arguments.configuration,
+        rate_per_s=arguments.rate,
+        suffixes=None if arguments.all_objects else IMAGE_SUFFIXES,
+        progress=not arguments.no_progress,
+    )
+    try:
+        summary = asyncio.run(job)
+    except ProcessorError as error:
+        print(f"anonymizer: {error}", file=sys.stderr)  # noqa: T201
+        return 1 if isinstance(error, TransientError) else 2
+    print(summary.line(), file=sys.stderr)  # noqa: T201
     return 0

@@ -90,3 +90,9 @@ class InferenceRejected(PermanentError):
 
 class VideoUndecodable(PermanentError):
     kind = "video_undecodable"
+
+
+class VideoTooLong(PermanentError):
+    """Longer than the stream's and API's limit (``video.max_duration_s``): split it upstream or use the CLI."""
+
+    kind = "video_too_long"

@@ -7,6 +7,7 @@ Nested sections use ``__``: ``ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -136,6 +137,27 @@ class HttpSettings(BaseModel):
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
 
 
+class VideoSettings(BaseModel):
+    """Video anonymization: H.264 encoding, frames in flight and temporal smoothing."""
+
+    model_config = _section
+
+    crf: int = Field(default=20, ge=0, le=51, description="x264 constant rate factor: lower = better quality, larger")
+    preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"
+    ] = Field(default="veryfast", description="x264 preset: slower = smaller file at the same quality")
+    frames_in_flight: int = Field(default=4, ge=1, description="frames being localized at once in one video")
+    smoothing_frames: int = Field(
+        default=2, ge=0, description="k: a region found in frame t is also hidden in frames t-k … t+k (0 = off)"
+    )
+    smoothing_labels: frozenset[str] = Field(
+        default=frozenset({"face", "license_plate"}), description="detection labels smoothed over time"
+    )
+    max_duration_s: float | None = Field(
+        default=300.0, gt=0, description="stream and API: refuse longer videos (None = no limit; the CLI has none)"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ANONYMIZER_", env_nested_delimiter="__", frozen=True, extra="forbid", env_file=None
@@ -149,4 +171,5 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     stream: StreamSettings = StreamSettings()
     http: HttpSettings = HttpSettings()
+    video: VideoSettings = VideoSettings()
     log_level: str = "INFO"

@@ -144,7 +144,7 @@ async def test_remove_and_remove_all(settings: InferenceSettings, client: Infere
         await registry.add(stub.url)
         await registry.remove_all()
         assert file_urls(settings) == []
-        assert registry.urls == ()
+        assert len(registry.urls) == 0
         assert registry.capabilities.by_label() == {}
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import numpy as np
 import pytest
 from aiohttp.test_utils import TestServer
 
-from processor.errors import InferenceRejected
+from processor.errors import InferenceRejected, InferenceUnavailable
 from processor.inference.base import BgrImage, Frame
 from processor.inference.builtin.catalog import CATALOG
 from processor.inference.builtin.models import BuiltinModels
@@ -21,6 +24,7 @@ from processor.inference.server import create_inference_app
 from processor.settings import BuiltinSettings, HttpSettings, InferenceSettings, Settings
 from schemas.config import InferenceType, SensitiveInfo
 from tests.conftest import encode_jpeg, encode_png
+from tests.inference_stubs import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -147,3 +151,31 @@ async def test_load_endpoints_answer_success(server_url: str) -> None:
             async with session.get(server_url + path) as response:
                 assert response.status == 200
                 assert (await response.json())["success"] is True
+
+
+async def test_anonymizer_infer_serves_until_sigterm(frame: Frame) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "processor", "infer", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    patient = InferenceSettings(max_attempts=1, unhealthy_after_failures=1000)  # refused until it listens
+    try:
+        async with InferenceClient(patient) as client:
+            for _ in range(100):
+                try:
+                    models = await client.models(url)
+                    break
+                except InferenceUnavailable:
+                    await asyncio.sleep(0.1)
+            else:
+                pytest.fail("anonymizer infer did not answer within 10 s")
+            assert models == list(CATALOG)
+            assert len(await client.detect(url, "centerface", frame, "face")) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+    assert process.returncode == 0, stderr.decode()
+    assert f"serving the built-in models on {url}" in stderr.decode()

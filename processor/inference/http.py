@@ -159,12 +159,17 @@ class InferenceClient:
         others; :class:`InferenceUnavailable` propagates (the service is down, not the model).
         """
         names = await self.models(url)
-        described = await asyncio.gather(*(self._describe_model(url, name) for name in names))
-        return tuple(model for model in described if model is not None)
+        # return_exceptions: every model's discovery ends before an error propagates (no task left behind).
+        described = await asyncio.gather(*(self._describe_model(url, name) for name in names), return_exceptions=True)
+        for outcome in described:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return tuple(model for model in described if isinstance(model, ModelInfo))
 
     async def _describe_model(self, url: str, name: str) -> ModelInfo | None:
         try:
-            config, labels = await asyncio.gather(self.config(url, name), self.labels(url, name))
+            config = await self.config(url, name)
+            labels = await self.labels(url, name)
         except InferenceRejected as error:
             log.warning("inference model %r at %s left out: %s", name, url, error)
             return None

@@ -1,4 +1,5 @@
-"""The one place that builds the localizer every entry point uses: built-in models behind the inference router."""
+"""The one place that builds the localizer every entry point uses: built-in models behind the inference router,
+with per-URL inference metrics."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from processor.inference.base import Localizer
 from processor.inference.builtin.localizer import BuiltinLocalizer
+from processor.inference.instrumented import InstrumentedLocalizer
 from processor.inference.router import open_router
 from processor.settings import Settings
 
 
 @contextlib.asynccontextmanager
-async def open_localizer(settings: Settings, session: aiohttp.ClientSession | None = None) -> AsyncIterator[Localizer]:
-    """Built-in detectors (url ``builtin``) plus the registered inference URLs, closed in reverse order on exit.
+async def open_localizer(
+    settings: Settings, session: aiohttp.ClientSession | None = None
+) -> AsyncIterator[InstrumentedLocalizer]:
+    """Built-in detectors (url ``builtin``) plus the registered inference URLs, closed in reverse order on exit;
+    ``.registry`` is the URL registry (for the API's URL endpoints).
 
     :param session: a shared HTTP session (left open); without one the router's client owns its own.
     """
@@ -30,4 +34,4 @@ async def open_localizer(settings: Settings, session: aiohttp.ClientSession | No
         ) as builtin,
         open_router(settings.inference, session=session, builtin=builtin) as router,
     ):
-        yield router
+        yield InstrumentedLocalizer(router)

@@ -1,0 +1,170 @@
+"""Prometheus metrics: every metric object of the processor in one registry, and the calls that update them.
+
+Names follow Prometheus conventions (``anonymizer_`` prefix, seconds, ``_total`` counters). Label values are
+bounded: stages and error kinds are fixed sets, URLs are registered ones (or ``builtin``), routes are the route
+table's paths. The stream worker, the API and the CLI call the ``record_*``/``observe_*`` functions below;
+``render()`` gives the text exposition for ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from schemas.results import FrameResult
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+STAGES = ("fetch", "decode", "localize", "anonymize", "encode", "put", "total")
+"""Stages whose ``FrameResult.timings_ms`` are observed (the stream adds fetch and put to the pipeline's)."""
+
+_LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+EVENTS_CONSUMED = Counter(
+    "anonymizer_events_consumed", "Frame events taken from the source (a record may hold several)", registry=REGISTRY
+)
+EVENTS_COMPLETED = Counter(
+    "anonymizer_events_completed", "Events anonymized, stored and announced by a completion event", registry=REGISTRY
+)
+EVENTS_DEAD_LETTERED = Counter(
+    "anonymizer_events_dead_lettered",
+    "Events (or unparsable records) dead-lettered, by error kind",
+    ["kind"],
+    registry=REGISTRY,
+)
+EVENTS_RETRIED = Counter(
+    "anonymizer_events_retried", "Retries of events after a transient error, by error kind", ["kind"], registry=REGISTRY
+)
+FRAMES_ANONYMIZED = Counter(
+    "anonymizer_frames_anonymized", "Frames anonymized by this process (stream, API or CLI)", registry=REGISTRY
+)
+REGIONS_HIDDEN = Counter("anonymizer_regions_hidden", "Regions hidden, by label", ["label"], registry=REGISTRY)
+STAGE_SECONDS = Histogram(
+    "anonymizer_stage_seconds",
+    "Time per stage of one frame's path",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS_S,
+    registry=REGISTRY,
+)
+FRAMES_IN_FLIGHT = Gauge("anonymizer_frames_in_flight", "Frames being processed now", registry=REGISTRY)
+PAUSED_PARTITIONS = Gauge(
+    "anonymizer_paused_partitions", "Assigned partitions paused by backpressure", registry=REGISTRY
+)
+CONSUMER_LAG = Gauge(
+    "anonymizer_consumer_lag",
+    "Records behind the partition's high watermark",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
+INFERENCE_SECONDS = Histogram(
+    "anonymizer_inference_seconds",
+    "Time to localize one sensitive_info entry, by inference URL (retries included)",
+    ["url"],
+    buckets=_LATENCY_BUCKETS_S,
+    registry=REGISTRY,
+)
+INFERENCE_ERRORS = Counter(
+    "anonymizer_inference_errors",
+    "Failed localizations, by inference URL and error kind",
+    ["url", "kind"],
+    registry=REGISTRY,
+)
+HTTP_REQUESTS = Counter(
+    "anonymizer_http_requests",
+    "HTTP requests answered, by route, method and status",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+HTTP_SECONDS = Histogram(
+    "anonymizer_http_request_seconds",
+    "Time to answer an HTTP request, by route",
+    ["route"],
+    buckets=_LATENCY_BUCKETS_S,
+    registry=REGISTRY,
+)
+
+
+def record_consumed(count: int = 1) -> None:
+    """``count`` events taken from the source (call once per parsed record with its number of events)."""
+    EVENTS_CONSUMED.inc(count)
+
+
+def record_completed() -> None:
+    """One event done: its completion event was published."""
+    EVENTS_COMPLETED.inc()
+
+
+def record_dead_lettered(kind: str) -> None:
+    """One event (or unparsable record) dead-lettered with error ``kind`` (``ProcessorError.kind`` or internal)."""
+    EVENTS_DEAD_LETTERED.labels(kind=kind).inc()
+
+
+def record_retried(kind: str) -> None:
+    """One retry scheduled after a transient error of ``kind``."""
+    EVENTS_RETRIED.labels(kind=kind).inc()
+
+
+def observe_frame(result: FrameResult) -> None:
+    """One frame anonymized: its stage timings, and the regions hidden per label."""
+    FRAMES_ANONYMIZED.inc()
+    for stage, milliseconds in result.timings_ms.items():
+        if stage in STAGES:
+            STAGE_SECONDS.labels(stage=stage).observe(milliseconds / 1000.0)
+    for label, count in result.counts.items():
+        REGIONS_HIDDEN.labels(label=label).inc(count)
+
+
+@contextmanager
+def frame_in_flight() -> Iterator[None]:
+    """Count a frame as in flight for the duration of the ``with`` block."""
+    FRAMES_IN_FLIGHT.inc()
+    try:
+        yield
+    finally:
+        FRAMES_IN_FLIGHT.dec()
+
+
+def set_paused_partitions(count: int) -> None:
+    PAUSED_PARTITIONS.set(count)
+
+
+def set_consumer_lag(topic: str, partition: int, lag: int) -> None:
+    """Records between the consumer's position and the partition's high watermark."""
+    CONSUMER_LAG.labels(topic=topic, partition=str(partition)).set(max(lag, 0))
+
+
+def forget_partition(topic: str, partition: int) -> None:
+    """Drop the lag of a partition this consumer no longer owns (after a revoke)."""
+    with suppress(KeyError):
+        CONSUMER_LAG.remove(topic, str(partition))
+
+
+def observe_inference(url: str, seconds: float) -> None:
+    INFERENCE_SECONDS.labels(url=url).observe(seconds)
+
+
+def record_inference_error(url: str, kind: str) -> None:
+    INFERENCE_ERRORS.labels(url=url, kind=kind).inc()
+
+
+def observe_http(route: str, method: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(route=route, method=method, status=str(status)).inc()
+    HTTP_SECONDS.labels(route=route).observe(seconds)
+
+
+def render() -> tuple[bytes, str]:
+    """The registry in the Prometheus text format, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

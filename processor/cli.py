@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
 from processor import __version__
+from processor.logs import configure_logging
 from processor.settings import Settings
 
 SAMPLES = Path(str(resources.files("processor") / "samples"))
@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     arguments = parser.parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     code: int = arguments.command(arguments, settings)
     return code
 
@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     infer.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     infer.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
     infer.set_defaults(command=_infer)
+
+    serve = commands.add_parser("serve", help="the HTTP API of the original anonymization API (+ /docs, /metrics)")
+    serve.add_argument("--host", help="address to listen on (default: http.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: http.port, 8080)")
+    serve.set_defaults(command=_serve)
     return parser
 
 
@@ -113,6 +118,20 @@ def _infer(arguments: argparse.Namespace, settings: Settings) -> int:
     from processor.inference.server import serve_inference
 
     asyncio.run(serve_inference(settings, arguments.host, arguments.port))
+    return 0
+
+
+def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
+    from processor.api.app import serve_api
+    from processor.errors import ProcessorError
+
+    flags = {"host": arguments.host, "port": arguments.port}
+    http = settings.http.model_copy(update={key: value for key, value in flags.items() if value is not None})
+    try:
+        asyncio.run(serve_api(settings.model_copy(update={"http": http})))
+    except ProcessorError as error:  # refused at start: a broken URL registry file
+        print(f"anonymizer: {error}", file=sys.stderr)  # noqa: T201
+        return 2
     return 0
 
 

@@ -173,3 +173,4 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     video: VideoSettings = VideoSettings()
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")

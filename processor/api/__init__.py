@@ -1,0 +1,1 @@
+"""The HTTP API compatible with the original anonymization API (``anonymizer serve``)."""

@@ -1,0 +1,87 @@
+"""``anonymizer serve``: the anonymization API's aiohttp application, with its docs, health and metrics.
+
+Middlewares, outermost first: request metrics, then the envelope (errors → ``{data, error, success}`` with the
+status of :mod:`processor.api.statuses`). Shared resources open in ``cleanup_ctx`` (see
+:mod:`processor.api.resources`); request bodies are capped at ``http.max_upload_bytes`` (413 beyond).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from aiohttp import web
+
+from processor.api.docs import DOCUMENT, docs_routes
+from processor.api.endpoints import Endpoint
+from processor.api.openapi import openapi_document
+from processor.api.resources import LOCALIZER, SETTINGS, open_resources
+from processor.api.routes import ENDPOINTS
+from processor.api.statuses import describe_error
+from processor.envelope import envelope_errors
+from processor.health import health_routes, inference_readiness, observe_requests
+from processor.settings import Settings
+from schemas.api import Alive, NotReady, Readiness
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The API application; its resources open when it starts (``AppRunner.setup``, ``TestServer``)."""
+    app = web.Application(
+        client_max_size=settings.http.max_upload_bytes,
+        middlewares=[observe_requests, envelope_errors(describe_error)],
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(open_resources)
+
+    async def ready() -> tuple[bool, dict[str, Any]]:
+        localizer = app.get(LOCALIZER)
+        if localizer is None:
+            return False, {"inference": "not started"}
+        return inference_readiness(localizer.registry.capabilities, builtin=True)
+
+    endpoints = ENDPOINTS + _operations(health_routes(ready))
+    for endpoint in endpoints:
+        app.add_routes(endpoint.route_defs())
+    app.add_routes(docs_routes())
+    app[DOCUMENT] = openapi_document(endpoints)
+    return app
+
+
+async def serve_api(settings: Settings) -> None:
+    """Serve on ``http.host:http.port`` until SIGINT or SIGTERM, then finish running requests and stop."""
+    runner = web.AppRunner(create_app(settings))
+    await runner.setup()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await web.TCPSite(runner, settings.http.host, settings.http.port).start()
+        for address in runner.addresses:
+            log.info("anonymization API on http://%s:%s/ (docs: /docs)", *address[:2])
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()
+
+
+def _operations(routes: list[web.RouteDef]) -> tuple[Endpoint, ...]:
+    """The health routes as endpoints of the route table, so that the OpenAPI document describes them too."""
+    described: dict[str, dict[str, Any]] = {
+        "/health": {"summary": "Liveness: the process answers", "answer": Alive},
+        "/ready": {
+            "summary": "Readiness: the built-in models or at least one registered inference URL can serve",
+            "answer": Readiness,
+            "errors": ((503, "not ready"),),
+            "failure": NotReady,
+        },
+        "/metrics": {"summary": "Prometheus metrics (text format)", "content_types": ("text/plain",)},
+    }
+    return tuple(
+        Endpoint("GET", route.path, route.handler, tag="Operations", **described[route.path]) for route in routes
+    )

@@ -1,0 +1,48 @@
+"""The API's status code for each error of the taxonomy: permanent → 4xx, transient → 503, a bad upstream → 502.
+
+The first matching class wins, so subclasses come before their parents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processor.errors import (
+    ImageTooLarge,
+    ImageUndecodable,
+    InferenceRejected,
+    InvalidConfiguration,
+    InvalidEvent,
+    ObjectNotFound,
+    ObjectTooLarge,
+    PermanentError,
+    ProcessorError,
+    TransientError,
+    UnknownLabel,
+    UnknownModel,
+    UnregisteredUrl,
+    VideoUndecodable,
+)
+
+STATUS: tuple[tuple[type[ProcessorError], int], ...] = (
+    (InvalidConfiguration, 422),  # the configuration (or a URL to register) is well-formed but wrong
+    (UnknownLabel, 422),
+    (UnknownModel, 422),
+    (UnregisteredUrl, 422),
+    (ImageUndecodable, 400),
+    (VideoUndecodable, 400),
+    (InvalidEvent, 400),
+    (ImageTooLarge, 413),
+    (ObjectTooLarge, 413),
+    (ObjectNotFound, 404),
+    (InferenceRejected, 502),  # the inference service answered, but not as the contract says
+    (PermanentError, 400),
+    (TransientError, 503),  # an inference service (or storage) is unavailable: try again later
+)
+
+
+def describe_error(error: ProcessorError) -> tuple[int, dict[str, Any]]:
+    """Status code and failure ``data`` (``kind`` and every problem) of ``error``; 500 for anything unmapped."""
+    status = next((code for kind, code in STATUS if isinstance(error, kind)), 500)
+    problems = error.problems if isinstance(error, InvalidConfiguration) else [str(error)]
+    return status, {"kind": error.kind, "problems": problems}

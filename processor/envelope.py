@@ -1,0 +1,72 @@
+"""The ``{"data", "error", "success"}`` JSON envelope of our HTTP answers, and the middleware that puts errors in it.
+
+Shared by the anonymization API and the inference server (``anonymizer infer``): each decides the status code
+(and failure data) of our errors; both answer every failure, aiohttp's own (404, 405, 413) included, in the
+envelope with an honest status code, and an unplanned exception as a logged 500 that reveals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from processor.errors import ProcessorError, TransientError
+
+log = logging.getLogger(__name__)
+
+Describe = Callable[[ProcessorError], tuple[int, Any]]
+"""An error → its status code and the ``data`` of the failure answer."""
+
+
+def answer(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response({"data": data, "error": None, "success": True}, status=status, headers=headers)
+
+
+def failure(status: int, message: str, data: Any = None, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response({"data": data, "error": message, "success": False}, status=status, headers=headers)
+
+
+def envelope_errors(describe: Describe) -> Middleware:
+    """A middleware answering :class:`ProcessorError` as ``describe`` says, and HTTP errors with their status."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ProcessorError as error:
+            status, data = describe(error)
+            headers = _retry_after(error)
+            return failure(status, str(error), data, headers)
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            return failure(error.status, _http_message(request, error), headers=_allow(error))
+        except Exception:  # the outermost catch of a request: a bug answers 500 and is logged, the server goes on
+            log.exception("%s %s failed", request.method, request.path)
+            return failure(500, "internal error")
+
+    return middleware
+
+
+def _http_message(request: web.Request, error: web.HTTPException) -> str:
+    if isinstance(error, web.HTTPNotFound) and error.text == "404: Not Found":
+        return f"no such endpoint: {request.method} {request.path}"
+    if isinstance(error, web.HTTPMethodNotAllowed):
+        return f"{request.method} is not allowed on {request.path}; allowed: {', '.join(sorted(error.allowed_methods))}"
+    return error.text or error.reason
+
+
+def _allow(error: web.HTTPException) -> dict[str, str] | None:
+    allow = error.headers.get("Allow")
+    return {"Allow": allow} if allow else None
+
+
+def _retry_after(error: ProcessorError) -> dict[str, str] | None:
+    if isinstance(error, TransientError) and error.retry_after_s is not None:
+        return {"Retry-After": str(max(1, math.ceil(error.retry_after_s)))}
+    return None

@@ -1,0 +1,84 @@
+"""``/health``, ``/ready`` and ``/metrics`` for ``anonymizer serve`` and ``anonymizer run``, and HTTP request metrics.
+
+``/health`` answers 200 while the process serves HTTP at all (liveness). ``/ready`` asks the owner's readiness
+callable: 200 when it says ready, else 503, with the callable's details either way (e.g. which inference URLs
+answer). ``/metrics`` is :mod:`processor.metrics` in the Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from processor import metrics
+from processor.envelope import answer, failure
+from processor.inference.capabilities import Capabilities
+
+Readiness = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+"""Says whether the process can do its work now, with details (shown by ``/ready``)."""
+
+HEALTH_PATHS = ("/health", "/ready", "/metrics")
+
+
+def create_health_app(ready: Readiness) -> web.Application:
+    """The health and metrics endpoints alone (what ``anonymizer run`` serves on ``http.host:http.port``)."""
+    app = web.Application(middlewares=[observe_requests])
+    app.add_routes(health_routes(ready))
+    return app
+
+
+def health_routes(ready: Readiness) -> list[web.RouteDef]:
+    """The three routes, for an application of the caller's (``anonymizer serve`` adds them to the API)."""
+
+    async def readiness(request: web.Request) -> web.Response:
+        ok, details = await ready()
+        if ok:
+            return answer({"ready": True, **details})
+        return failure(503, "not ready", {"ready": False, **details})
+
+    return [web.get("/health", _alive), web.get("/ready", readiness), web.get("/metrics", _metrics)]
+
+
+def inference_readiness(capabilities: Capabilities, *, builtin: bool) -> tuple[bool, dict[str, Any]]:
+    """Ready when the built-in models are loaded in this process or at least one registered URL answered discovery."""
+    reachable = {service.url: service.models is not None and service.error is None for service in capabilities.services}
+    return builtin or any(reachable.values()), {"inference": {"builtin": builtin, "urls": reachable}}
+
+
+@web.middleware
+async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every request by route (the route table's path, ``unmatched`` for unknown paths) and status."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    finally:
+        metrics.observe_http(_route(request), request.method, status, time.perf_counter() - started)
+
+
+def _route(request: web.Request) -> str:
+    if request.match_info.http_exception is not None:
+        return "unmatched"
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else request.path
+    return canonical.rstrip("/") or "/"
+
+
+async def _alive(request: web.Request) -> web.Response:
+    return answer({"alive": True})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body, content_type = metrics.render()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response

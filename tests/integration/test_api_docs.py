@@ -1,0 +1,67 @@
+"""``/docs`` and ``/openapi.json`` over real HTTP: a valid OpenAPI 3 document and a Swagger UI with local assets."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from openapi_spec_validator import validate
+
+from processor.api.app import create_app
+from processor.api.routes import ENDPOINTS
+from processor.settings import InferenceSettings, Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
+    registry = tmp_path / "url_configuration.json"
+    registry.write_text('{"urls": ["builtin"]}')
+    settings = Settings(inference=InferenceSettings(url_configuration=registry))
+    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as opened:
+        yield opened
+
+
+async def test_openapi_json_is_a_valid_openapi_3_document_of_every_route(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status == 200
+    document = await response.json()
+    validate(document)  # raises on any schema or structure error
+    assert document["openapi"].startswith("3.")
+    for endpoint in ENDPOINTS:
+        assert endpoint.method.lower() in document["paths"][endpoint.path], endpoint.path
+    for path in ("/health", "/ready", "/metrics"):
+        assert "get" in document["paths"][path]
+    anonymize = document["paths"]["/anonymize/"]["post"]
+    body = anonymize["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert body["required"] == ["image", "configuration"]
+    assert body["properties"]["configuration"]["allOf"] == [{"$ref": "#/components/schemas/UserConfiguration"}]
+    assert {"400", "413", "422", "502", "503"} <= set(anonymize["responses"])
+    assert "image/jpeg" in anonymize["responses"]["200"]["content"]
+    entry = document["components"]["schemas"]["SensitiveInfo"]["properties"]
+    assert entry["url"]["nullable"] is True and entry["anonymization_degree"]["maximum"] == 1.0
+
+
+async def test_docs_serve_swagger_ui_and_every_asset_locally(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/docs")  # redirected to /docs/
+    assert response.status == 200 and response.content_type == "text/html"
+    assert str(response.url).endswith("/docs/")
+    page = await response.text()
+    assert "SwaggerUIBundle" in page and '"../openapi.json"' in page
+    links = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert len(links) >= 3
+    for link in links:
+        assert "//" not in link, f"{link} is not served by us"  # no CDN, no other host
+        asset = await client.get(f"/docs/{link}")
+        assert asset.status == 200, link
+        body = await asset.read()
+        assert body
+        if link.endswith(".js"):
+            assert "javascript" in asset.content_type and len(body) > 100_000  # the whole UI, not a loader
+        if link.endswith(".css"):
+            assert asset.content_type == "text/css"

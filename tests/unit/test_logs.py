@@ -1,0 +1,82 @@
+"""JSON log lines: one object per line with level, logger, message, context fields and extras."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from processor.logs import configure_logging, log_context
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    """The root logger writing JSON to a buffer; the previous handlers and level are restored after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    configure_logging("info", "json", buffer)
+    yield buffer
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def lines(buffer: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def test_a_record_is_one_json_object_with_level_logger_message_and_extras(stream: io.StringIO) -> None:
+    logging.getLogger("processor.test").warning("frame %s: %d faces", "a.jpg", 3, extra={"event_id": "e-1"})
+    logging.getLogger("processor.test").debug("below the level")
+    (line,) = lines(stream)
+    assert line["level"] == "WARNING" and line["logger"] == "processor.test"
+    assert line["message"] == "frame a.jpg: 3 faces" and line["event_id"] == "e-1"
+    assert str(line["time"]).endswith("+00:00")
+
+
+def test_context_fields_reach_every_line_of_the_task_and_its_subtasks(stream: io.StringIO) -> None:
+    log = logging.getLogger("processor.test")
+
+    async def process(event_id: str) -> None:
+        with log_context(event_id=event_id):
+            log.info("started")
+            await asyncio.gather(asyncio.create_task(asyncio.sleep(0, log.info("in a subtask"))))
+        log.info("after")
+
+    async def both() -> None:
+        await asyncio.gather(process("e-1"), process("e-2"))
+
+    asyncio.run(both())
+    by_message: dict[str, list[object]] = {}
+    for line in lines(stream):
+        by_message.setdefault(str(line["message"]), []).append(line.get("event_id"))
+    assert sorted(map(str, by_message["started"])) == ["e-1", "e-2"]
+    assert sorted(map(str, by_message["in a subtask"])) == ["e-1", "e-2"]
+    assert by_message["after"] == [None, None]
+
+
+def test_exceptions_are_one_field_and_odd_extras_are_text(stream: io.StringIO) -> None:
+    try:
+        raise ValueError("broken frame")
+    except ValueError:
+        logging.getLogger("processor.test").exception("failed", extra={"path": io.StringIO})
+    (line,) = lines(stream)
+    assert "ValueError: broken frame" in str(line["exception"]) and "\n" not in stream.getvalue().rstrip("\n")
+    assert "StringIO" in str(line["path"])
+
+
+def test_text_format_stays_plain() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    try:
+        configure_logging("INFO", "text", buffer)
+        logging.getLogger("processor.test").info("hello")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert buffer.getvalue().rstrip().endswith("INFO processor.test: hello")

@@ -55,7 +55,7 @@ def envelope_errors(describe: Describe) -> Middleware:
 
 def _http_message(request: web.Request, error: web.HTTPException) -> str:
     if isinstance(error, web.HTTPNotFound) and error.text == "404: Not Found":
-        return f"no such endpoint: {request.method} {request.path}"
+        return f"Not Found: no such endpoint {request.method} {request.path}"
     if isinstance(error, web.HTTPMethodNotAllowed):
         return f"{request.method} is not allowed on {request.path}; allowed: {', '.join(sorted(error.allowed_methods))}"
     return error.text or error.reason

@@ -16,7 +16,7 @@ import io
 import logging
 import math
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from aiohttp import BodyPartReader, web
 from PIL import Image
 
 from processor import media
+from processor.envelope import answer, envelope_errors, failure
 from processor.errors import (
     ImageTooLarge,
     ImageUndecodable,
@@ -43,7 +44,6 @@ from schemas.config import InferenceType
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MODELS = web.AppKey("models", BuiltinModels)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
@@ -64,7 +64,7 @@ def create_inference_app(settings: Settings, models: BuiltinModels | None = None
 
     :param models: the built-in models to serve (default: new ones from ``settings.builtin``, loaded lazily).
     """
-    app = web.Application(middlewares=[_envelope_errors])
+    app = web.Application(middlewares=[envelope_errors(_describe)])
     app[MODELS] = models or BuiltinModels(
         face_max_side=settings.builtin.face_max_side,
         face_threshold=settings.builtin.face_threshold,
@@ -112,29 +112,8 @@ async def _executor(app: web.Application, *, workers: int) -> AsyncIterator[None
         yield
 
 
-def _answer(data: Any, status: int = 200) -> web.Response:
-    return web.json_response({"data": data, "error": None, "success": True}, status=status)
-
-
-def _failure(status: int, message: str) -> web.Response:
-    return web.json_response({"data": None, "error": message, "success": False}, status=status)
-
-
-@web.middleware
-async def _envelope_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error as the contract's envelope, with the status code that says what happened."""
-    try:
-        return await handler(request)
-    except ProcessorError as error:
-        status = next((code for kind, code in _STATUS if isinstance(error, kind)), 500)
-        return _failure(status, str(error))
-    except web.HTTPException as error:
-        if error.status < 400:
-            raise
-        return _failure(error.status, error.text or error.reason)
-    except Exception:
-        log.exception("inference server failed on %s %s", request.method, request.path)
-        return _failure(500, "internal error")
+def _describe(error: ProcessorError) -> tuple[int, None]:
+    return next((code for kind, code in _STATUS if isinstance(error, kind)), 500), None
 
 
 async def _run(request: web.Request, call: Callable[[], T]) -> T:
@@ -146,27 +125,27 @@ def _model(request: web.Request) -> ModelInfo:
 
 
 async def _list_models(request: web.Request) -> web.Response:
-    return _answer({"models": list(request.app[MODELS].catalog())})
+    return answer({"models": list(request.app[MODELS].catalog())})
 
 
 async def _labels(request: web.Request) -> web.Response:
-    return _answer(list(_model(request).labels))
+    return answer(list(_model(request).labels))
 
 
 async def _config(request: web.Request) -> web.Response:
-    return _answer(_model(request).config())
+    return answer(_model(request).config())
 
 
 async def _palette(request: web.Request) -> web.Response:
     model = _model(request)
     if model.type is not InferenceType.segmentation:
-        return _failure(404, f"model {model.name!r} is a detection model: it has no palette")
-    return _answer(list(model.palette))
+        return failure(404, f"model {model.name!r} is a detection model: it has no palette")
+    return answer(list(model.palette))
 
 
 async def _load_all(request: web.Request) -> web.Response:
     await _run(request, request.app[MODELS].warm_up)
-    return _answer(list(request.app[MODELS].catalog()))
+    return answer(list(request.app[MODELS].catalog()))
 
 
 async def _load_one(request: web.Request) -> web.Response:
@@ -175,20 +154,20 @@ async def _load_one(request: web.Request) -> web.Response:
     models = request.app[MODELS]
     run = models.run_segmentation if model.type is InferenceType.segmentation else models.run_detection
     await _run(request, functools.partial(run, model.name, blank))
-    return _answer([model.name])
+    return answer([model.name])
 
 
 async def _predict(request: web.Request) -> web.Response:
     model = _model(request)
     image = await _read_image(request)
     boxes = await _run(request, functools.partial(request.app[MODELS].run_detection, model.name, image))
-    return _answer({"bounding-boxes": [_bounding_box(model, box) for box in boxes]})
+    return answer({"bounding-boxes": [_bounding_box(model, box) for box in boxes]})
 
 
 async def _inference(request: web.Request) -> web.Response:
     model = _model(request)
     if model.type is not InferenceType.segmentation:
-        return _failure(400, f"model {model.name!r} is a detection model: POST models/{model.name}/predict")
+        return failure(400, f"model {model.name!r} is a detection model: POST models/{model.name}/predict")
     image = await _read_image(request)
     label_map = await _run(request, functools.partial(request.app[MODELS].run_segmentation, model.name, image))
     return web.Response(body=_palette_png(label_map, model.palette), content_type="image/png")

@@ -1,5 +1,4 @@
-"""The one place that builds the localizer every entry point uses: built-in models behind the inference router,
-with per-URL inference metrics."""
+"""The one place that builds the localizer every entry point uses: built-in models behind the inference router."""
 
 from __future__ import annotations
 
@@ -9,15 +8,14 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 from processor.inference.builtin.localizer import BuiltinLocalizer
-from processor.inference.instrumented import InstrumentedLocalizer
-from processor.inference.router import open_router
+from processor.inference.router import InferenceRouter, open_router
 from processor.settings import Settings
 
 
 @contextlib.asynccontextmanager
 async def open_localizer(
     settings: Settings, session: aiohttp.ClientSession | None = None
-) -> AsyncIterator[InstrumentedLocalizer]:
+) -> AsyncIterator[InferenceRouter]:
     """Built-in detectors (url ``builtin``) plus the registered inference URLs, closed in reverse order on exit;
     ``.registry`` is the URL registry (for the API's URL endpoints).
 
@@ -34,4 +32,4 @@ async def open_localizer(
         ) as builtin,
         open_router(settings.inference, session=session, builtin=builtin) as router,
     ):
-        yield InstrumentedLocalizer(router)
+        yield router

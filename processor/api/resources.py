@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from processor.inference.instrumented import InstrumentedLocalizer
+from processor.inference.router import InferenceRouter
 from processor.localizers import open_localizer
 from processor.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
-LOCALIZER = web.AppKey("localizer", InstrumentedLocalizer)
+LOCALIZER = web.AppKey("localizer", InferenceRouter)
 
 
 async def open_resources(app: web.Application) -> AsyncIterator[None]:

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from processor.errors import UnknownModel
+from processor import metrics
+from processor.errors import ProcessorError, UnknownModel
 from processor.inference.base import BoolMask, Box, Frame, Localization, Localizer
 from processor.inference.builtin.catalog import BUILTIN_URL
 from processor.inference.capabilities import Route
@@ -45,7 +46,19 @@ class InferenceRouter:
         return self._registry.capabilities.route(entry)
 
     async def localize(self, frame: Frame, entry: SensitiveInfo) -> Localization:
+        """Records the latency (or the error kind) per URL in :mod:`processor.metrics`; routing errors (unknown
+        label, unregistered URL) are configuration problems, not counted, so a URL label is always a registered one."""
         route = self.route(entry)
+        started = time.perf_counter()
+        try:
+            found = await self._localize(frame, entry, route)
+        except ProcessorError as error:
+            metrics.record_inference_error(route.url, error.kind)
+            raise
+        metrics.observe_inference(route.url, time.perf_counter() - started)
+        return found
+
+    async def _localize(self, frame: Frame, entry: SensitiveInfo, route: Route) -> Localization:
         if route.url == BUILTIN_URL:
             if self._builtin is None:
                 raise UnknownModel(

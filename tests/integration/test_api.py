@@ -17,6 +17,7 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from processor import metrics
 from processor.api.app import create_app
 from processor.api.routes import ENDPOINTS
 from processor.inference.builtin.models import BuiltinModels
@@ -221,7 +222,9 @@ async def test_an_invalid_configuration_lists_all_three_problems(api: Api, astro
     assert answer["data"]["kind"] == "invalid_configuration" and len(problems) == 3, problems
     assert any(problem.startswith("sensitive_info[0].class_name") for problem in problems)
     assert any(problem.startswith("sensitive_info[1].anonymization_degree") for problem in problems)
-    assert any(problem.startswith("sensitive_info[2].anonymization_technique") and "swirl" in problem for problem in problems)
+    assert any(
+        problem.startswith("sensitive_info[2].anonymization_technique") and "swirl" in problem for problem in problems
+    )
 
     response = await client.post("/anonymize/", data=anonymize_form(astronaut_jpeg, "{not json"))
     assert response.status == 422 and "not valid JSON" in (await json_of(response))["error"]
@@ -268,11 +271,14 @@ async def test_a_failing_inference_service_gives_503_or_502(api: Api, astronaut_
         response = await client.post("/anonymize/", data=form())
         assert response.status == 200, await response.text()
 
+        errors = {"url": stub.url, "kind": "inference_unavailable"}
+        errors_before = metrics.REGISTRY.get_sample_value("anonymizer_inference_errors_total", errors) or 0.0
         stub.fail_next("status:500")
         response = await client.post("/anonymize/", data=form())
         assert response.status == 503
         answer = await json_of(response)
         assert answer["data"]["kind"] == "inference_unavailable" and stub.url in answer["error"]
+        assert metrics.REGISTRY.get_sample_value("anonymizer_inference_errors_total", errors) == errors_before + 1
 
         stub.fail_next("success_false")
         response = await client.post("/anonymize/", data=form())
@@ -283,7 +289,9 @@ async def test_a_failing_inference_service_gives_503_or_502(api: Api, astronaut_
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     families = text_string_to_metric_families(text)
     return {
-        (sample.name, frozenset(sample.labels.items())): sample.value for family in families for sample in family.samples
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in families
+        for sample in family.samples
     }
 
 

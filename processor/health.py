@@ -7,8 +7,10 @@ answer). ``/metrics`` is :mod:`processor.metrics` in the Prometheus text format.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +19,9 @@ from aiohttp.typedefs import Handler
 from processor import metrics
 from processor.envelope import answer, failure
 from processor.inference.capabilities import Capabilities
+from processor.settings import HttpSettings
+
+log = logging.getLogger(__name__)
 
 Readiness = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 """Says whether the process can do its work now, with details (shown by ``/ready``)."""
@@ -29,6 +34,25 @@ def create_health_app(ready: Readiness) -> web.Application:
     app = web.Application(middlewares=[observe_requests])
     app.add_routes(health_routes(ready))
     return app
+
+
+@contextlib.asynccontextmanager
+async def serve_health(http: HttpSettings, ready: Readiness) -> AsyncIterator[tuple[str, int]]:
+    """Serve :func:`create_health_app` on ``http.host:http.port`` (port 0: any free one) until the block exits.
+
+    Yields the address listened on. For ``anonymizer run``: enter it in the service's exit stack first, so that
+    ``/health`` and ``/metrics`` answer while the rest starts and ``/ready`` says when it has.
+    """
+    runner = web.AppRunner(create_health_app(ready))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, http.host, http.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        log.info("health and metrics on http://%s:%s/ (/health, /ready, /metrics)", host, port)
+        yield host, port
+    finally:
+        await runner.cleanup()
 
 
 def health_routes(ready: Readiness) -> list[web.RouteDef]:

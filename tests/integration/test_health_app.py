@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from processor import metrics
-from processor.health import create_health_app
+from processor.health import create_health_app, serve_health
+from processor.settings import HttpSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -56,3 +58,18 @@ async def test_ready_follows_the_owners_callable_and_metrics_show_the_stream_cou
         metrics.set_paused_partitions(0)
         text = await (await client.get("/metrics")).text()
         assert 'anonymizer_consumer_lag{partition="2",topic="frames"}' not in text
+
+
+async def test_serve_health_listens_until_the_block_exits() -> None:
+    async def ready() -> tuple[bool, dict[str, Any]]:
+        return True, {"storage": "reachable"}
+
+    async with (
+        serve_health(HttpSettings(host="127.0.0.1", port=0), ready) as (host, port),
+        aiohttp.ClientSession() as session,
+        session.get(f"http://{host}:{port}/ready") as response,
+    ):
+        assert response.status == 200 and (await response.json())["data"]["storage"] == "reachable"
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await session.get(f"http://{host}:{port}/health")

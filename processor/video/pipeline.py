@@ -1,0 +1,227 @@
+"""A video's path: decode → localize (several frames at once) → smooth over time → hide → encode, streamed.
+
+Each frame goes through the image path's own steps (:func:`processor.pipeline.localize_all` and
+:func:`processor.pipeline.hide_regions`). Memory is bounded whatever the video's length: at most
+``frames_in_flight`` decoded frames wait in the queue, and ``frames_in_flight + k`` frames are held between
+decoding and writing (k = ``smoothing_frames``: frame t is written once frames t+1 … t+k are localized).
+Localizing runs for up to ``frames_in_flight`` frames at once; frames are written in order. Decoding and
+encoding run in worker threads next to the event loop, each on its own container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from av.packet import Packet
+from av.stream import Stream
+
+from processor.errors import PermanentError, ProcessorError
+from processor.inference.base import Frame, Localization, Localizer
+from processor.inference.builtin.catalog import BUILTIN_URL
+from processor.inference.builtin.localizer import BuiltinLocalizer
+from processor.inference.router import InferenceRouter
+from processor.media import encode
+from processor.pipeline import hide_regions, localize_all
+from processor.settings import LimitsSettings, OutputSettings, VideoSettings
+from processor.video.reader import DecodedFrame, Item, VideoReader
+from processor.video.result import ProgressCallback, Tally, VideoProgress, VideoResult
+from processor.video.smoothing import smooth
+from processor.video.writer import VideoWriter, output_container
+from schemas.config import SensitiveInfo, UserConfiguration
+from schemas.results import LabelSummary
+
+T = TypeVar("T")
+
+
+async def anonymize_video(
+    src: Path,
+    dst: Path,
+    configuration: UserConfiguration,
+    localizer: Localizer,
+    *,
+    video: VideoSettings,
+    output: OutputSettings,
+    limits: LimitsSettings,
+    max_duration_s: float | None = None,
+    progress: ProgressCallback | None = None,
+    upload_jpeg: bool | None = None,
+) -> VideoResult:
+    """Anonymize the video file ``src`` into ``dst`` (H.264; container from ``dst``'s suffix: .mp4, .m4v, .mov,
+    .mkv). ``dst`` appears complete or not at all (written under a temporary name, then renamed).
+
+    :param max_duration_s: refuse longer videos (VideoTooLong); None = no limit.
+    :param progress: called after every frame written.
+    :param upload_jpeg: give localizers a JPEG copy of each frame (``Frame.encoded``), which HTTP inference
+        services upload. None = only when an entry is routed to one (built-in models read pixels only).
+    :raises: PermanentError (VideoUndecodable, VideoTooLong, UnknownLabel, ...) or TransientError (an inference
+        service unavailable): the video fails as a whole, nothing is left at ``dst``.
+    """
+    container_format, _ = output_container(dst)
+    upload = needs_upload(localizer, configuration.sensitive_info) if upload_jpeg is None else upload_jpeg
+    started = time.perf_counter()
+    open_reader = functools.partial(VideoReader, src, max_pixels=limits.max_pixels, max_duration_s=max_duration_s)
+    reader = await asyncio.to_thread(open_reader)
+    partial = dst.with_name(f".{dst.stem}.{uuid.uuid4().hex[:8]}.partial{dst.suffix}")
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        open_writer = functools.partial(
+            VideoWriter,
+            partial,
+            reader.info,
+            reader.audio_streams,
+            settings=video,
+            container_format=container_format,
+            metadata=reader.metadata if output.keep_metadata else None,
+        )
+        writer = await asyncio.to_thread(open_writer)
+        flow = _Flow(reader, writer, configuration, localizer, video=video, output=output, upload=upload)
+        try:
+            await flow.run(started, progress)
+            await _in_thread(writer.close)
+        except BaseException:
+            await asyncio.to_thread(writer.abort)
+            raise
+        os.replace(partial, dst)
+    finally:
+        partial.unlink(missing_ok=True)
+        await asyncio.to_thread(reader.close)
+    elapsed = time.perf_counter() - started
+    info, tally = reader.info, flow.tally
+    return VideoResult(
+        frames=tally.frames,
+        width=info.width,
+        height=info.height,
+        rotation=info.rotation,
+        frame_rate=float(info.rate),
+        duration_s=info.duration_s,
+        container=container_format,
+        audio=writer.audio_codecs,
+        counts=dict(tally.counts),
+        smoothed=dict(tally.smoothed),
+        frames_with=dict(tally.frames_with),
+        labels=tally.labels,
+        timings_ms={"total": _ms(elapsed), "localize_sum": _ms(tally.localize_s), "write_sum": _ms(tally.write_s)},
+        processing_fps=round(tally.frames / elapsed, 3) if elapsed else 0.0,
+        configuration_hash=configuration.digest(),
+    )
+
+
+def needs_upload(localizer: Localizer, entries: Sequence[SensitiveInfo]) -> bool:
+    """Whether frames need a JPEG copy: HTTP inference services upload ``Frame.encoded``, the built-in models
+    read the pixels only (the JPEG costs ~10 ms per 1080p frame). A localizer of unknown kind gets one."""
+    if isinstance(localizer, BuiltinLocalizer):
+        return False
+    if isinstance(localizer, InferenceRouter):
+        return any(localizer.route(entry).url != BUILTIN_URL for entry in entries)
+    return True
+
+
+class _Flow:
+    """One video's frames between the reader and the writer (see the module docstring for the bounds)."""
+
+    def __init__(
+        self,
+        reader: VideoReader,
+        writer: VideoWriter,
+        configuration: UserConfiguration,
+        localizer: Localizer,
+        *,
+        video: VideoSettings,
+        output: OutputSettings,
+        upload: bool,
+    ) -> None:
+        self._reader, self._writer = reader, writer
+        self._entries, self._localizer = configuration.sensitive_info, localizer
+        self._video, self._output, self._upload = video, output, upload
+        self._k = video.smoothing_frames
+        self._decoded: asyncio.Queue[list[Item]] = asyncio.Queue(maxsize=video.frames_in_flight)
+        self._slots = asyncio.Semaphore(video.frames_in_flight)
+        self._pending: deque[tuple[DecodedFrame, asyncio.Task[list[Localization]]]] = deque()
+        self._history: deque[list[Localization]] = deque(maxlen=self._k)
+        self._audio: list[Packet[Stream]] = []
+        self.tally = Tally()
+
+    async def run(self, started: float, progress: ProgressCallback | None) -> None:
+        """Every frame through, in order; the first failure (a permanent one first) stops everything, raised."""
+        self._started, self._progress = started, progress
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._decode())
+                while items := await self._decoded.get():
+                    for item in items:
+                        if isinstance(item, DecodedFrame):
+                            self._pending.append((item, group.create_task(self._locate(item))))
+                        else:
+                            self._audio.append(item)
+                    while len(self._pending) >= self._video.frames_in_flight + self._k:
+                        await self._write_next()
+                while self._pending:
+                    await self._write_next()
+                await _in_thread(self._writer.mux_audio, self._audio)
+        except* ProcessorError as failures:
+            errors = failures.exceptions
+            raise next((e for e in errors if isinstance(e, PermanentError)), errors[0]) from None
+
+    async def _decode(self) -> None:
+        while items := await _in_thread(self._reader.read):
+            await self._decoded.put(items)
+        await self._decoded.put([])
+
+    async def _locate(self, frame: DecodedFrame) -> list[Localization]:
+        async with self._slots:
+            began = time.perf_counter()
+            jpeg = b""
+            if self._upload:
+                jpeg = await asyncio.to_thread(encode, frame.pixels, "jpeg", jpeg_quality=self._output.jpeg_quality)
+            found = await localize_all(Frame(frame.pixels, jpeg, "jpeg"), self._entries, self._localizer)
+            self.tally.localize_s += time.perf_counter() - began
+            return found
+
+    async def _write_next(self) -> None:
+        """Frame t, once frames t+1 … t+k are localized too: smoothed, hidden, encoded, with the audio so far."""
+        frame, task = self._pending[0]
+        own = await task
+        future = [await later for _, later in list(self._pending)[1 : self._k + 1]]
+        smoothed = smooth(own, list(self._history), future, self._video.smoothing_labels)
+        self._pending.popleft()
+        self._history.append(own)
+        audio, self._audio = self._audio, []
+        began = time.perf_counter()
+        summaries = await _in_thread(self._hide_and_write, frame, smoothed.localizations, audio)
+        self.tally.write_s += time.perf_counter() - began
+        self.tally.add(own, smoothed.added, summaries)
+        if self._progress is not None:
+            elapsed = time.perf_counter() - self._started
+            done = self.tally.frames
+            self._progress(VideoProgress(done, self._reader.info.frames, done / elapsed if elapsed else 0.0, elapsed))
+
+    def _hide_and_write(
+        self, frame: DecodedFrame, localizations: Sequence[Localization], audio: Sequence[Packet[Stream]]
+    ) -> list[LabelSummary]:
+        summaries, _, _ = hide_regions(frame.pixels, self._entries, localizations, self._output)
+        self._writer.write(frame)
+        self._writer.mux_audio(audio)
+        return summaries
+
+
+async def _in_thread(call: Callable[..., T], *args: Any) -> T:
+    """``call`` in a worker thread; when cancelled, wait for the thread to finish before raising, so that the
+    caller never closes a container a thread still uses."""
+    future = asyncio.ensure_future(asyncio.to_thread(call, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)

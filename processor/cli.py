@@ -39,6 +39,16 @@ def _parser() -> argparse.ArgumentParser:
     image.add_argument("--no-progress", action="store_true", help="no progress bar")
     image.set_defaults(command=_image)
 
+    video = commands.add_parser("video", help="anonymize a video file (H.264 out, audio copied)")
+    video.add_argument("input", type=Path, help="the video (mp4, mov, mkv, webm, avi, ...)")
+    video.add_argument("output", type=Path, help="the anonymized video: .mp4, .m4v, .mov or .mkv")
+    video.add_argument("--config", type=Path, help="user_configuration.json (default: faces and plates, built-in)")
+    video.add_argument("--persons", action="store_true", help="with the default configuration, also hide persons")
+    video.add_argument("--crf", type=int, help="x264 quality, 0-51, lower is better (default: video.crf, 20)")
+    video.add_argument("--preset", help="x264 preset, ultrafast ... veryslow (default: video.preset, veryfast)")
+    video.add_argument("--no-progress", action="store_true", help="no progress bar")
+    video.set_defaults(command=_video)
+
     run = commands.add_parser("run", help="the stream processor: Kafka (or, without brokers, a local inbox) in")
     run.add_argument("--inbox", type=Path, help="no Kafka: a folder of frames or a .jsonl of events (stream.inbox)")
     run.add_argument("--completions", type=Path, help="no Kafka: completion events go here (stream.completions_file)")
@@ -99,6 +109,48 @@ def _image(arguments: argparse.Namespace, settings: Settings) -> int:
         return 1 if summary.failed else 0
 
     return asyncio.run(job())
+
+
+def _video(arguments: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import ValidationError
+
+    from processor.configuration import default_configuration, load_configuration
+    from processor.errors import InvalidConfiguration, ProcessorError
+    from processor.settings import VideoSettings
+    from processor.video.console import anonymize_video_console, summary_line
+    from processor.video.writer import output_container
+
+    flags = {"crf": arguments.crf, "preset": arguments.preset}
+    try:
+        video = VideoSettings.model_validate(
+            settings.video.model_dump() | {k: v for k, v in flags.items() if v is not None}
+        )
+    except ValidationError as error:
+        print("anonymizer: " + "; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in error.errors()), file=sys.stderr)  # noqa: T201
+        return 2
+    try:
+        output_container(arguments.output)
+        if arguments.config:
+            configuration = load_configuration(arguments.config)
+        else:
+            configuration = default_configuration(persons=arguments.persons)
+    except InvalidConfiguration as error:
+        print(f"anonymizer: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    job = anonymize_video_console(
+        arguments.input,
+        arguments.output,
+        configuration,
+        settings.model_copy(update={"video": video}),
+        progress=not arguments.no_progress,
+    )
+    try:
+        result = asyncio.run(job)
+    except ProcessorError as error:
+        print(f"anonymizer: {error.kind}: {error}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(summary_line(result, arguments.output), file=sys.stderr)  # noqa: T201
+    return 0
 
 
 def _run(arguments: argparse.Namespace, settings: Settings) -> int:

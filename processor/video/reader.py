@@ -33,6 +33,7 @@ _Raw: TypeAlias = "av.VideoFrame | Packet[Stream]"
 
 _FALLBACK_RATE = Fraction(25)  # for a stream that states no frame rate at all (raw elementary streams)
 _DURATION_SLACK_S = 1.0  # the header's duration and the last timestamp may differ by a frame or so
+_TRUNCATION_SLACK = 0.01  # a stream ending 3 frames or 1 % before its stated duration was cut short
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,9 @@ class VideoReader:
         except FileNotFoundError as error:
             raise ObjectNotFound(f"{path}: no such file") from error
         except (av.error.FFmpegError, OSError) as error:
-            raise VideoUndecodable(f"{path.name}: not a readable video ({_size(path)}): {_reason(error)}") from error
+            raise VideoUndecodable(
+                f"{path.name}: not a readable video ({_size(path)}; not a video, or truncated): {_reason(error)}"
+            ) from error
         try:
             self._video = self._video_stream()
             self.audio_streams: tuple[AudioStream, ...] = tuple(
@@ -98,6 +101,7 @@ class VideoReader:
             self._packets = self._container.demux(self._video, *self.audio_streams)
             self._frames = 0
             self._last_pts: int | None = None
+            self._last_duration = 0
             self._backlog: list[Item] = []
             first, frame = self._first_frame()
             self.info = self._describe(frame, duration_s)
@@ -117,7 +121,10 @@ class VideoReader:
         if self._backlog:
             items, self._backlog = self._backlog, []
             return items
-        return [self._convert(item) if isinstance(item, av.VideoFrame) else item for item in self._next_items()]
+        items = [self._convert(item) if isinstance(item, av.VideoFrame) else item for item in self._next_items()]
+        if not items:
+            self._check_complete()
+        return items
 
     def close(self) -> None:
         self._container.close()
@@ -125,6 +132,11 @@ class VideoReader:
     def _next_items(self) -> list[_Raw]:
         try:
             for packet in self._packets:
+                if packet.is_corrupt:  # ffmpeg's flag for a packet cut short, as at the end of a truncated file
+                    raise VideoUndecodable(
+                        f"{self._path.name}: truncated or corrupt: an incomplete {packet.stream.type} packet "
+                        f"after {self._frames} frame(s)"
+                    )
                 if packet.stream.type == "audio":
                     if packet.size:  # zero-size packets only mark the end of a stream
                         return [packet]
@@ -137,6 +149,20 @@ class VideoReader:
                 f"{self._path.name}: corrupt or truncated video after {self._frames} frame(s): {_reason(error)}"
             ) from error
         return []
+
+    def _check_complete(self) -> None:
+        """At the end: a video stream that stops well before its header's duration was cut short."""
+        stream, info = self._video, self.info
+        if stream.duration is None or self._last_pts is None:
+            return  # e.g. Matroska states no per-stream duration; incomplete packets are caught anyway
+        start = stream.start_time or 0
+        expected_s = float(stream.duration * info.time_base)
+        ended_s = float((self._last_pts + self._last_duration - start) * info.time_base)
+        if expected_s - ended_s > max(3 / float(info.rate), _TRUNCATION_SLACK * expected_s):
+            raise VideoUndecodable(
+                f"{self._path.name}: truncated: the video stops at {ended_s:.2f} s of the {expected_s:.2f} s "
+                f"its header states ({self._frames} frame(s) read)"
+            )
 
     def _first_frame(self) -> tuple[list[_Raw], av.VideoFrame]:
         """Items up to the first video frame (which carries the display matrix), and that frame."""
@@ -156,9 +182,11 @@ class VideoReader:
             found = ", ".join(f"{s.type} ({_codec_name(s)})" for s in container.streams) or "none"
             raise VideoUndecodable(f"{self._path.name}: no video stream (streams: {found})")
         stream = streams[0]
-        if stream.codec_context is None or stream.codec_context.name in ("", "none"):
-            tag = stream.codec_tag or "unknown"
-            raise VideoUndecodable(f"{self._path.name}: video codec {tag!r} cannot be decoded by this ffmpeg build")
+        if stream.codec_context is None:
+            raise VideoUndecodable(
+                f"{self._path.name}: unsupported video codec: this ffmpeg build has no decoder for video stream "
+                f"#{stream.index}"
+            )
         stream.thread_type = "AUTO"
         return stream
 
@@ -216,7 +244,7 @@ class VideoReader:
             seconds = float((pts - (self._video.start_time or 0)) * info.time_base)
             if seconds > self._max_duration_s + _DURATION_SLACK_S:
                 raise VideoTooLong(_too_long(seconds, self._max_duration_s, at_least=True))
-        self._last_pts = pts
+        self._last_pts, self._last_duration = pts, frame.duration or self._step
         self._frames += 1
         return DecodedFrame(self._frames - 1, pixels, pts, frame.duration or 0)
 
@@ -233,9 +261,10 @@ def _reason(error: BaseException) -> str:
 
 def _size(path: Path) -> str:
     try:
-        return f"{path.stat().st_size} bytes"
+        size = path.stat().st_size
     except OSError:
         return "size unknown"
+    return f"{size} bytes" if size else "an empty file"
 
 
 def _too_long(duration_s: float, limit_s: float, *, at_least: bool = False) -> str:

@@ -135,6 +135,7 @@ class HttpSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_video_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="POST /anonymize_video/, on disk")
 
 
 class VideoSettings(BaseModel):

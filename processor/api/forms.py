@@ -1,4 +1,5 @@
-"""Reading request forms within the upload limit, in memory: no temporary files, nothing shared between requests.
+"""Reading request forms within an upload limit: small parts in memory, large files spooled to the request's own
+folder (never a shared temporary file).
 
 A field may be a file part or a plain text part (the original API's clients send the configuration as a file,
 browsers and curl ``-F name=value`` as text). Parts we do not know are read and dropped, within the same limit.
@@ -6,48 +7,71 @@ browsers and curl ``-F name=value`` as text). Parts we do not know are read and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from aiohttp import BodyPartReader, web
 
 from processor.errors import ObjectTooLarge
 
 MULTIPART = "multipart/form-data"
+_CHUNK = 1 << 20
 
 
-async def read_multipart(request: web.Request, names: Iterable[str], max_bytes: int) -> dict[str, bytes]:
+@dataclass(frozen=True, slots=True)
+class Form:
+    fields: dict[str, bytes] = field(default_factory=dict)  # parts read into memory
+    files: dict[str, Path] = field(default_factory=dict)  # spooled parts: where they were written
+    filenames: dict[str, str] = field(default_factory=dict)  # the client's file names, when it sent one
+
+
+async def read_multipart(
+    request: web.Request, names: Iterable[str], max_bytes: int, *, spool: Mapping[str, Path] | None = None
+) -> Form:
     """The named parts of a multipart request (all of them must be there).
 
-    Raises :class:`ObjectTooLarge` as soon as the body passes ``max_bytes`` (a declared Content-Length over it is
-    refused before reading), and ``HTTPBadRequest`` naming what is missing or not multipart.
+    :param spool: field name → folder: that part is written to ``folder/upload<suffix>`` (the suffix of the
+        client's file name) instead of memory.
+    :raises ObjectTooLarge: as soon as the body passes ``max_bytes`` (a declared Content-Length over it is
+        refused before reading).
+    :raises web.HTTPBadRequest: naming what is missing, or a body that is not multipart.
     """
-    wanted = tuple(names)
+    wanted, spool = tuple(names), spool or {}
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes, request.content_length)
     if not request.content_type.startswith("multipart/"):
         raise web.HTTPBadRequest(
             text=f"send a {MULTIPART} body with the field(s) {_names(wanted)}; got {request.content_type!r}"
         )
-    fields: dict[str, bytes] = {}
-    total = 0
+    form = Form()
+    budget = _Budget(max_bytes)
     async for part in await request.multipart():
         if not isinstance(part, BodyPartReader):
             raise web.HTTPBadRequest(text="nested multipart bodies are not supported")
+        name = part.name or ""
+        taken = name in wanted and name not in form.fields and name not in form.files
+        if taken and part.filename:
+            form.filenames[name] = part.filename
+        if taken and name in spool:
+            form.files[name] = await _spool(part, spool[name] / f"upload{_suffix(part.filename)}", budget)
+            continue
         data = bytearray()
-        while chunk := await part.read_chunk():
-            total += len(chunk)
-            if total > max_bytes:
-                raise _too_large(max_bytes)
+        while chunk := await part.read_chunk(_CHUNK):
+            budget.take(len(chunk))
             data.extend(chunk)
-        if part.name in wanted and part.name not in fields:
-            fields[part.name] = bytes(data)
-    missing = [name for name in wanted if name not in fields]
+        if taken:
+            form.fields[name] = bytes(data)
+    missing = [name for name in wanted if name not in form.fields and name not in form.files]
     if missing:
+        got = [*form.fields, *form.files]
         raise web.HTTPBadRequest(
             text=f"multipart field(s) {_names(missing)} missing; expected {_names(wanted)}"
-            + (f", got {_names(fields)}" if fields else "")
+            + (f", got {_names(got)}" if got else "")
         )
-    return fields
+    return form
 
 
 async def read_text_field(request: web.Request, name: str) -> str:
@@ -61,11 +85,41 @@ async def read_text_field(request: web.Request, name: str) -> str:
     return value.strip()
 
 
+@dataclass(slots=True)
+class _Budget:
+    """The bytes a request body may still have."""
+
+    max_bytes: int
+    used: int = 0
+
+    def take(self, count: int) -> None:
+        self.used += count
+        if self.used > self.max_bytes:
+            raise _too_large(self.max_bytes)
+
+
+async def _spool(part: BodyPartReader, path: Path, budget: _Budget) -> Path:
+    handle: BinaryIO = await asyncio.to_thread(path.open, "xb")
+    try:
+        while chunk := await part.read_chunk(_CHUNK):
+            budget.take(len(chunk))
+            await asyncio.to_thread(handle.write, chunk)
+    finally:
+        await asyncio.to_thread(handle.close)
+    return path
+
+
+def _suffix(filename: str | None) -> str:
+    """The file name's suffix if it is a plain one (``.mp4``), else none: a client's name never reaches a path."""
+    suffix = PurePosixPath(filename or "").suffix.lower()
+    return suffix if suffix[1:].isalnum() and len(suffix) <= 6 else ""
+
+
 def _too_large(max_bytes: int, declared: int | None = None) -> ObjectTooLarge:
     size = f" ({declared / 1e6:.1f} MB declared)" if declared is not None else ""
     return ObjectTooLarge(
-        f"request body is over the upload limit of {max_bytes / 1e6:.1f} MB{size}; "
-        "send a smaller file or raise http.max_upload_bytes"
+        f"request body is over the upload limit of {max_bytes / 1e6:.1f} MB{size}; send a smaller file or raise "
+        "the limit (http.max_upload_bytes for images, http.max_video_upload_bytes for videos)"
     )
 
 

@@ -1,4 +1,4 @@
-"""The endpoints of the original anonymization API: URL registry, capabilities, image anonymization.
+"""The endpoints of the original anonymization API: URL registry, capabilities, image and video anonymization.
 
 JSON answers keep the original ``{data, error, success}`` envelope; status codes are honest (see
 :mod:`processor.api.statuses`). ``POST /anonymize/`` answers the anonymized image itself, in the input's format
@@ -15,11 +15,13 @@ from processor import metrics
 from processor.api.endpoints import Endpoint, FormField
 from processor.api.forms import read_multipart, read_text_field
 from processor.api.resources import LOCALIZER, SETTINGS
+from processor.api.video import anonymize_video
 from processor.configuration import default_configuration, parse_configuration
 from processor.envelope import answer, failure
 from processor.inference.capabilities import normalize_url
 from processor.media import CONTENT_TYPES
 from processor.pipeline import anonymize_image
+from processor.video.writer import CONTAINERS
 from schemas.api import AvailableMethods, FailureDetail, LabelMethods, UrlChange, UrlList, UrlState
 from schemas.config import UserConfiguration
 
@@ -73,11 +75,11 @@ async def available_methods(request: web.Request) -> web.Response:
 
 async def anonymize(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    fields = await read_multipart(request, ("image", "configuration"), settings.http.max_upload_bytes)
-    configuration = parse_configuration(fields["configuration"])
+    form = await read_multipart(request, ("image", "configuration"), settings.http.max_upload_bytes)
+    configuration = parse_configuration(form.fields["configuration"])
     with metrics.frame_in_flight():
         image = await anonymize_image(
-            fields["image"], configuration, request.app[LOCALIZER], output=settings.output, limits=settings.limits
+            form.fields["image"], configuration, request.app[LOCALIZER], output=settings.output, limits=settings.limits
         )
     result = image.result
     metrics.observe_frame(result)
@@ -92,6 +94,12 @@ async def anonymize(request: web.Request) -> web.Response:
 
 
 _URL_FIELD = FormField("url", "inference API base URL, e.g. http://host:port/ (or 'builtin')")
+_CONFIGURATION_FIELD = FormField(
+    "configuration",
+    "user configuration: JSON text or a .json file (as the original API's clients send it)",
+    json_model=UserConfiguration,
+    example=default_configuration().model_dump(mode="json", exclude_none=True),
+)
 _UPSTREAM_ERRORS = (
     (502, "an inference service answered, but not as the contract says"),
     (503, "an inference service is unavailable (Retry-After may say when to try again)"),
@@ -161,12 +169,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "label, `Server-Timing` the milliseconds per stage.",
         form=(
             FormField("image", "the image (JPEG, PNG, WebP, BMP or TIFF)", file=True),
-            FormField(
-                "configuration",
-                "user configuration: JSON text or a .json file (as the original API's clients send it)",
-                json_model=UserConfiguration,
-                example=default_configuration().model_dump(mode="json", exclude_none=True),
-            ),
+            _CONFIGURATION_FIELD,
         ),
         form_type="multipart/form-data",
         content_types=tuple(CONTENT_TYPES.values()),
@@ -178,6 +181,34 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         errors=(
             (400, "a field is missing, or the image cannot be decoded"),
             (413, "the upload is over http.max_upload_bytes, or the image over limits.max_pixels"),
+            (422, "the configuration is invalid (every problem listed), or names an unknown label, model or URL"),
+            *_UPSTREAM_ERRORS,
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "/anonymize_video/",
+        anonymize_video,
+        "Anonymize a video",
+        "Anonymization",
+        "Answers the anonymized video (H.264; the container of an .mp4, .m4v, .mov or .mkv upload, else MP4), "
+        "audio kept. Regions are hidden in a few neighbouring frames too (temporal smoothing), so a detection "
+        "missed for one frame does not show. Videos over `video.max_duration_s` are refused.",
+        form=(
+            FormField("video", "the video file", file=True),
+            _CONFIGURATION_FIELD,
+        ),
+        form_type="multipart/form-data",
+        content_types=tuple(dict.fromkeys(content_type for _, content_type in CONTAINERS.values())),
+        headers=(
+            ("X-Anonymizer-Counts", "JSON object: regions found per label, summed over frames"),
+            ("X-Anonymizer-Frames", "frames written"),
+            ("X-Anonymizer-Configuration-Hash", "short hash of the configuration used"),
+            ("Server-Timing", "total milliseconds"),
+        ),
+        errors=(
+            (400, "a field is missing, or the video cannot be decoded"),
+            (413, "the upload is over http.max_video_upload_bytes, or the video over video.max_duration_s"),
             (422, "the configuration is invalid (every problem listed), or names an unknown label, model or URL"),
             *_UPSTREAM_ERRORS,
         ),

@@ -21,6 +21,7 @@ from processor.errors import (
     UnknownLabel,
     UnknownModel,
     UnregisteredUrl,
+    VideoTooLong,
     VideoUndecodable,
 )
 
@@ -34,6 +35,7 @@ STATUS: tuple[tuple[type[ProcessorError], int], ...] = (
     (InvalidEvent, 400),
     (ImageTooLarge, 413),
     (ObjectTooLarge, 413),
+    (VideoTooLong, 413),
     (ObjectNotFound, 404),
     (InferenceRejected, 502),  # the inference service answered, but not as the contract says
     (PermanentError, 400),

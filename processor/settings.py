@@ -136,6 +136,7 @@ class HttpSettings(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535)
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_video_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="POST /anonymize_video/, on disk")
+    max_frames_in_flight: int = Field(default=8, ge=1, description="images anonymized at once by the API; more wait")
 
 
 class VideoSettings(BaseModel):

@@ -6,6 +6,7 @@ every request; each request's data stays in that request (no temporary files, no
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -17,10 +18,14 @@ from processor.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 LOCALIZER = web.AppKey("localizer", InferenceRouter)
+FRAME_SLOTS = web.AppKey("frame_slots", asyncio.Semaphore)
+"""Bounds the images decoded at once (a 100 MP frame is 300 MB of pixels): requests beyond it wait their turn."""
 
 
 async def open_resources(app: web.Application) -> AsyncIterator[None]:
     """Session, then localizer; closed in reverse order. A broken URL registry file fails the start here."""
-    async with aiohttp.ClientSession() as session, open_localizer(app[SETTINGS], session) as localizer:
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as session, open_localizer(settings, session) as localizer:
         app[LOCALIZER] = localizer
+        app[FRAME_SLOTS] = asyncio.Semaphore(settings.http.max_frames_in_flight)
         yield

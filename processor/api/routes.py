@@ -14,7 +14,7 @@ from aiohttp import web
 from processor import metrics
 from processor.api.endpoints import Endpoint, FormField
 from processor.api.forms import read_multipart, read_text_field
-from processor.api.resources import LOCALIZER, SETTINGS
+from processor.api.resources import FRAME_SLOTS, LOCALIZER, SETTINGS
 from processor.api.video import anonymize_video
 from processor.configuration import default_configuration, parse_configuration
 from processor.envelope import answer, failure
@@ -77,10 +77,15 @@ async def anonymize(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     form = await read_multipart(request, ("image", "configuration"), settings.http.max_upload_bytes)
     configuration = parse_configuration(form.fields["configuration"])
-    with metrics.frame_in_flight():
-        image = await anonymize_image(
-            form.fields["image"], configuration, request.app[LOCALIZER], output=settings.output, limits=settings.limits
-        )
+    async with request.app[FRAME_SLOTS]:
+        with metrics.frame_in_flight():
+            image = await anonymize_image(
+                form.fields["image"],
+                configuration,
+                request.app[LOCALIZER],
+                output=settings.output,
+                limits=settings.limits,
+            )
     result = image.result
     metrics.observe_frame(result)
     extension = _EXTENSIONS.get(result.format, result.format)

@@ -77,12 +77,14 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     """Factory: ``await api(urls=[...])`` starts the API (registry file in tmp_path) and returns a client to it."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def start(urls: list[str] | None = None, max_upload_bytes: int = MAX_UPLOAD) -> TestClient[Any, Any]:
+    async def start(
+        urls: list[str] | None = None, max_upload_bytes: int = MAX_UPLOAD, max_frames_in_flight: int = 8
+    ) -> TestClient[Any, Any]:
         registry = tmp_path / f"url_configuration_{len(clients)}.json"
         registry.write_text(json.dumps({"urls": urls or []}))
         settings = Settings(
             inference=InferenceSettings(url_configuration=registry, max_attempts=1, connect_timeout_s=2),
-            http=HttpSettings(max_upload_bytes=max_upload_bytes),
+            http=HttpSettings(max_upload_bytes=max_upload_bytes, max_frames_in_flight=max_frames_in_flight),
             builtin=BuiltinSettings(workers=2),
         )
         client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
@@ -342,6 +344,18 @@ async def test_fifty_concurrent_requests_all_get_their_own_correct_result(api: A
         assert 2_000 < rows.size < 40_000
         centre = (columns.mean() + dx, rows.mean() + dy)  # in the full photo: the same face every time
         assert 218 < centre[0] < 232 and 110 < centre[1] < 125, (dx, dy, centre)
+
+
+async def test_frames_in_flight_are_bounded_and_the_rest_wait_their_turn(api: Api, astronaut_jpeg: bytes) -> None:
+    async with InferenceStub([StubModel("stubnet", "detection", ["face"])], latency_s=0.2) as stub:
+        client = await api(urls=[stub.url], max_frames_in_flight=2)
+        configuration = {"sensitive_info": [entry(model_name="stubnet")]}
+        responses = await asyncio.gather(
+            *(client.post("/anonymize/", data=anonymize_form(astronaut_jpeg, configuration)) for _ in range(8))
+        )
+        assert [response.status for response in responses] == [200] * 8
+        assert stub.requests["/models/stubnet/predict"] == 8
+        assert stub.in_flight.most == 2
 
 
 async def test_health_and_readiness(api: Api) -> None:

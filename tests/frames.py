@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import matplotlib.cbook
 import numpy as np
 import numpy.typing as npt
 import skimage.data
 
+from processor.bench.scenes import ASTRONAUT_FACE, GRACE_HOPPER_FACE, Head, crowd_frame
+from processor.bench.scenes import heads as scene_heads
+
 BgrImage = npt.NDArray[np.uint8]
 
-
-@dataclass(frozen=True)
-class Head:
-    """A head crop of a photo and where the face lies in it (x1, y1, x2, y2, crop pixels)."""
-
-    pixels: BgrImage
-    face: tuple[int, int, int, int]
+__all__ = ["ASTRONAUT_FACE", "GRACE_HOPPER_FACE", "Head", "astronaut", "compose_crowd_frame", "grace_hopper", "heads"]
 
 
 def astronaut() -> BgrImage:
@@ -34,56 +29,18 @@ def grace_hopper() -> BgrImage:
     return image
 
 
-# Face boxes checked by eye on the two photos (x1, y1, x2, y2).
-ASTRONAUT_FACE = (180, 58, 270, 178)
-GRACE_HOPPER_FACE = (175, 131, 357, 336)
-
-
 def heads() -> list[Head]:
-    """The two heads, cropped with hair and some shoulders around the face."""
-    ast_x, ast_y = 125, 15
-    gh_x, gh_y = 140, 60
-    return [
-        Head(astronaut()[ast_y:250, ast_x:330], _shift(ASTRONAUT_FACE, ast_x, ast_y)),
-        Head(grace_hopper()[gh_y:400, gh_x:390], _shift(GRACE_HOPPER_FACE, gh_x, gh_y)),
-    ]
-
-
-def _shift(box: tuple[int, int, int, int], dx: int, dy: int) -> tuple[int, int, int, int]:
-    return box[0] - dx, box[1] - dy, box[2] - dx, box[3] - dy
+    """The two heads of the original photos (not the bundled re-encoded samples)."""
+    return scene_heads(astronaut(), grace_hopper())
 
 
 def compose_crowd_frame(
     face_heights: list[int], size: tuple[int, int] = (1920, 1080), seed: int = 0
 ) -> tuple[BgrImage, list[tuple[float, float, float, float]]]:
     """A ``size`` (W, H) frame: skimage's coffee photo as background, then one head per entry of ``face_heights``
-    (face height in px, the two photos in turn), laid out left to right in rows without overlap.
-
-    Returns the frame and the true face boxes (x1, y1, x2, y2) in frame pixels.
-    """
-    width, height = size
+    (see :func:`processor.bench.scenes.crowd_frame`). Returns the frame and the true face boxes (x1, y1, x2, y2)."""
     background = cv2.cvtColor(skimage.data.coffee(), cv2.COLOR_RGB2BGR)
-    frame = cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)
-    rng = np.random.default_rng(seed)
-    sources = heads()
-    faces: list[tuple[float, float, float, float]] = []
-    x = y = row_height = 8
-    for index, face_height in enumerate(face_heights):
-        head = sources[index % len(sources)]
-        fx1, fy1, fx2, fy2 = head.face
-        factor = face_height / (fy2 - fy1)
-        crop_h, crop_w = head.pixels.shape[:2]
-        new_w, new_h = max(1, round(crop_w * factor)), max(1, round(crop_h * factor))
-        if x + new_w > width:
-            x, y, row_height = 8, y + row_height + 8, 8
-        if y + new_h > height:
-            raise ValueError(f"{len(face_heights)} faces of these sizes do not fit in {width}x{height}")
-        interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
-        frame[y : y + new_h, x : x + new_w] = cv2.resize(head.pixels, (new_w, new_h), interpolation=interpolation)
-        faces.append((x + fx1 * factor, y + fy1 * factor, x + fx2 * factor, y + fy2 * factor))
-        x += new_w + 8 + int(rng.integers(0, 16))
-        row_height = max(row_height, new_h)
-    return frame, faces
+    return crowd_frame(face_heights, size, background=background, sources=heads(), seed=seed)
 
 
 def render_plate(width: int) -> BgrImage:

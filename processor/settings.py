@@ -107,6 +107,7 @@ class KafkaSettings(BaseModel):
     heartbeat_interval_ms: int = 3_000
     rebalance_timeout_ms: int | None = None
     max_poll_interval_ms: int = 300_000
+    commit_timeout_s: float = Field(default=10.0, gt=0, description="an offset commit not answered by then fails")
 
 
 class StreamSettings(BaseModel):

@@ -142,8 +142,10 @@ class KafkaSource:
         if not points:
             return
         try:
-            await self.consumer.commit(points)
-        except KafkaError as error:
+            # Bounded: during a rebalance aiokafka waits for the group to settle, which may take long (or,
+            # on a broker that never settles, forever); what is not committed now is committed next time.
+            await asyncio.wait_for(self.consumer.commit(points), self._settings.commit_timeout_s)
+        except (KafkaError, TimeoutError) as error:
             # Typically a rebalance in progress: the points come back with the next commit (if still ours).
             log.warning("commit of %s failed: %s", _describe(points), error)
             self._tracker.uncommitted(points)

@@ -42,8 +42,10 @@ class BuiltinSettings(BaseModel):
 
     model_config = _section
 
-    face_max_side: int = Field(default=1280, ge=64, description="long side CenterFace sees, px")
-    face_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    face_max_side: int = Field(default=960, ge=64, description="long side CenterFace sees, px")
+    face_threshold: float = Field(
+        default=0.2, gt=0.0, lt=1.0, description="960 px at 0.2 finds the faces 1280 px at 0.5 finds, at half the cost"
+    )
     onnx_threads: int = Field(default=1, ge=1, description="onnxruntime intra-op threads per inference")
     plate_downscale: float = Field(default=0.5, gt=0.0, le=1.0, description="the plate cascade sees the frame x this")
     workers: int = Field(default=2, ge=1, description="threads running built-in models at once")

@@ -9,25 +9,28 @@ A mask region is one outer outline of the mask (8-connected) with everything ins
 belongs to the region around it. Size-relative techniques (blurring, pixelating) see the region's bounding box,
 and only the region's own pixels change.
 
-Every region is hidden exactly once, from the original pixels: all regions are read before any is written, so
-where boxes overlap nothing is blurred twice. In an overlap the larger region, hidden at least as strongly in
-absolute terms, is written last and wins.
+Every region is hidden exactly once, from the original pixels: regions whose rectangles meet are all read before
+any of them is written, so where boxes overlap nothing is blurred twice. In an overlap the larger region, hidden at
+least as strongly in absolute terms, is written last and wins.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from processor.anonymize.registry import Technique, get_technique
 from processor.errors import InvalidConfiguration
 from processor.inference.base import BgrImage, BoolMask, Box
 
 Edges = tuple[float, float, float, float]
+
+_MAX_PAIRS_CHECKED = 1024  # regions; beyond, every region is treated as overlapping (n x n booleans otherwise)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +109,12 @@ def mask_regions(mask: BoolMask) -> list[Region]:
     if not binary.any():
         return []
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    rectangles = [cv2.boundingRect(contour) for contour in contours]
+    shared = _overlapping([Region(x, y, x + w, y + h) for x, y, w, h in rectangles])
     regions = []
-    for contour in contours:
-        left, top, width, height = cv2.boundingRect(contour)
+    for contour, (left, top, width, height), crowded in zip(contours, rectangles, shared, strict=True):
         inside = binary[top : top + height, left : left + width]
-        if len(contours) > 1:  # other regions may reach into this one's bounding box: keep only its own pixels
+        if crowded:  # other regions reach into this bounding box: keep only this region's own pixels
             outline = np.zeros((height, width), np.uint8)
             cv2.drawContours(outline, [contour], 0, 1, thickness=cv2.FILLED, offset=(-left, -top))
             cv2.bitwise_and(outline, inside, dst=outline)
@@ -158,25 +162,45 @@ def _ellipse_pixels(edges: Edges, clamped: tuple[int, int, int, int]) -> BoolMas
 
 
 def _hide(image: BgrImage, regions: list[Region], technique: Technique, degree: float) -> int:
+    """Hide every region once, from the original pixels: a region whose rectangle meets another's is written only
+    after all are read; if holding those results would take more than a frame, one snapshot of the frame is read
+    instead. Techniques get read-only views (see :mod:`processor.anonymize.registry`)."""
     regions = sorted(regions, key=lambda region: region.area)  # the larger wins overlaps (see module docstring)
-    for region, patch in zip(regions, _originals(image, regions), strict=True):
+    deferred = _overlapping(regions)
+    source = image
+    if (
+        sum(region.area for region, later in zip(regions, deferred, strict=True) if later)
+        > image.shape[0] * image.shape[1]
+    ):
+        source, deferred = image.copy(), np.zeros_like(deferred)
+    pending = []
+    for region, later in zip(regions, deferred, strict=True):
+        patch = source[region.window]
+        patch.flags.writeable = False
         hidden = technique(patch, degree)
+        if hidden is patch:  # unchanged
+            continue
         if hidden.shape != patch.shape or hidden.dtype != patch.dtype:
             raise ValueError(f"technique returned {hidden.dtype}{hidden.shape} for a {patch.dtype}{patch.shape} patch")
+        if np.may_share_memory(hidden, image):  # a view of the frame, e.g. a mirror: detach it before writing
+            hidden = hidden.copy()
+        if later:
+            pending.append((region, hidden))
+        else:
+            _write(image[region.window], hidden, region.select)
+    for region, hidden in pending:
         _write(image[region.window], hidden, region.select)
     return len(regions)
 
 
-def _originals(image: BgrImage, regions: list[Region]) -> Iterator[BgrImage]:
-    """A private copy of each region's pixels as they were before any region is written.
-
-    Copies all crops up front while they total at most one frame; beyond that (many large overlapping regions)
-    one snapshot of the frame bounds the memory.
-    """
-    if sum(region.area for region in regions) <= image.shape[0] * image.shape[1]:
-        return iter([image[region.window].copy() for region in regions])
-    snapshot = image.copy()
-    return (snapshot[region.window].copy() for region in regions)
+def _overlapping(regions: Sequence[Region]) -> npt.NDArray[np.bool_]:
+    """For each region, whether its rectangle meets another region's (all True past a limit: n x n pairs)."""
+    if len(regions) > _MAX_PAIRS_CHECKED:
+        return np.ones(len(regions), np.bool_)
+    left, top, right, bottom = np.array([(r.left, r.top, r.right, r.bottom) for r in regions]).reshape(-1, 4).T
+    meets = (left[:, None] < right) & (left < right[:, None]) & (top[:, None] < bottom) & (top < bottom[:, None])
+    np.fill_diagonal(meets, False)
+    return np.asarray(meets.any(axis=1))
 
 
 def _write(target: BgrImage, hidden: BgrImage, select: BoolMask | None) -> None:

@@ -11,6 +11,7 @@ A plugin that fails to import, is not callable or reuses a taken name is logged 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -21,7 +22,9 @@ from processor.errors import InvalidConfiguration
 from processor.inference.base import BgrImage
 
 Technique = Callable[[BgrImage, float], BgrImage]
-"""``(patch, degree) -> patch``: same shape and dtype; may change ``patch`` in place and return it."""
+"""``(patch, degree) -> hidden patch``, same shape and dtype. A registered technique or plugin may change ``patch``
+in place and return it: the registry hands it a private copy. The built-ins never change it, so they read the
+frame without a copy."""
 
 ENTRY_POINT_GROUP = "anonymizer.techniques"
 
@@ -36,7 +39,10 @@ logger = logging.getLogger(__name__)
 
 
 class TechniqueRegistry:
-    """Names → techniques; plugins of ``group`` are loaded on the first lookup (thread-safe: kernels run in threads)."""
+    """Names → techniques; plugins of ``group`` are loaded on the first lookup (thread-safe: kernels run in threads).
+
+    ``builtins`` must leave their input unchanged; every other technique is wrapped to work on a copy.
+    """
 
     def __init__(self, builtins: Mapping[str, Technique], group: str = ENTRY_POINT_GROUP) -> None:
         self._techniques = dict(builtins)
@@ -49,7 +55,7 @@ class TechniqueRegistry:
         with self._lock:
             if name in self._techniques:
                 raise ValueError(f"anonymization technique {name!r} is already registered")
-            self._techniques[name] = technique
+            self._techniques[name] = _on_copy(technique)
 
     def names(self) -> list[str]:
         self._load_plugins()
@@ -82,8 +88,18 @@ class TechniqueRegistry:
                 if not callable(loaded):
                     logger.error("technique plugin %s = %s is not callable; skipped", entry.name, entry.value)
                     continue
-                self._techniques[entry.name] = loaded
+                self._techniques[entry.name] = _on_copy(loaded)
             self._plugins_loaded = True
+
+
+def _on_copy(technique: Technique) -> Technique:
+    """Let ``technique`` work in place: it gets a private, writable copy of the (read-only) patch."""
+
+    @functools.wraps(technique)
+    def on_copy(patch: BgrImage, degree: float) -> BgrImage:
+        return technique(patch.copy(), degree)
+
+    return on_copy
 
 
 _registry = TechniqueRegistry(BUILTIN_TECHNIQUES)

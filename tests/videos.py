@@ -107,8 +107,10 @@ def write_clip(
     pts: list[int] | None = None,
     time_base: Fraction | None = None,
     fast_start: bool = False,
+    audio_seconds: float | None = None,
 ) -> None:
-    """Encode ``clip`` (H.264) with a 440 Hz tone as long as the video (``audio``: an encoder name, or None).
+    """Encode ``clip`` (H.264) with a 440 Hz tone (``audio``: an encoder name, or None; as long as the video unless
+    ``audio_seconds`` says otherwise).
 
     :param rotation: display rotation, degrees counterclockwise; the stored pixels are turned the other way, so
         a player that honours the display matrix shows the upright clip.
@@ -134,7 +136,7 @@ def write_clip(
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         if sound is not None:
-            _write_tone(container, sound, seconds=clip.frames / clip.fps)
+            _write_tone(container, sound, seconds=audio_seconds or clip.frames / clip.fps)
 
 
 def write_audio_only(path: Path, seconds: float = 1.0) -> None:

@@ -40,6 +40,8 @@ from schemas.results import LabelSummary
 
 T = TypeVar("T")
 
+_AUDIO_BACKLOG = 256  # audio packets (about 5 s of AAC) held at most before they are muxed ahead of the video
+
 
 async def anonymize_video(
     src: Path,
@@ -163,6 +165,9 @@ class _Flow:
                             self._audio.append(item)
                     while len(self._pending) >= self._video.frames_in_flight + self._k:
                         await self._write_next()
+                    if len(self._audio) >= _AUDIO_BACKLOG:  # audio running ahead of the video (or after its end)
+                        audio, self._audio = self._audio, []
+                        await _in_thread(self._writer.mux_audio, audio)
                 while self._pending:
                     await self._write_next()
                 await _in_thread(self._writer.mux_audio, self._audio)

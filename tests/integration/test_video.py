@@ -213,6 +213,17 @@ async def test_a_video_without_audio_works(tmp_path: Path) -> None:
         assert sum(1 for _ in container.decode(video=0)) == 10
 
 
+async def test_audio_longer_than_the_video_is_copied_whole(tmp_path: Path) -> None:
+    clip = Clip(frames=12)  # half a second of video, 20 s of sound
+    write_clip(tmp_path / "talk.mp4", clip, audio_seconds=20.0)
+
+    await anonymize(tmp_path / "talk.mp4", tmp_path / "out.mp4", ClipLocalizer(clip))
+
+    assert audio_packets(tmp_path / "out.mp4") == audio_packets(tmp_path / "talk.mp4")
+    assert abs(stream_seconds(tmp_path / "out.mp4", "audio") - 20.0) < 0.05
+    assert len(upright_frames(tmp_path / "out.mp4")) == 12
+
+
 async def test_audio_the_container_cannot_hold_is_reencoded_as_aac(tmp_path: Path) -> None:
     clip = Clip(frames=24)
     write_clip(tmp_path / "camera.mov", clip, audio="pcm_mulaw")  # G.711, as IP cameras record it

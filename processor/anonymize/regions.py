@@ -134,8 +134,8 @@ def _scaled_edges(box: Box, scale: float) -> Edges | None:
     """The box normalised and grown about its centre, in float pixels; None if zero-size or not finite."""
     left, right = sorted((box.left, box.right))
     top, bottom = sorted((box.top, box.bottom))
-    half_width, half_height = (right - left) / 2 * scale, (bottom - top) / 2 * scale
-    centre_x, centre_y = (left + right) / 2, (top + bottom) / 2
+    half_width, half_height = (right / 2 - left / 2) * scale, (bottom / 2 - top / 2) * scale  # halves: no overflow
+    centre_x, centre_y = left / 2 + right / 2, top / 2 + bottom / 2
     edges = (centre_x - half_width, centre_y - half_height, centre_x + half_width, centre_y + half_height)
     if not all(map(math.isfinite, edges)) or edges[0] >= edges[2] or edges[1] >= edges[3]:
         return None

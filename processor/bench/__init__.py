@@ -1,0 +1,1 @@
+"""Benchmarks, each runnable as ``python -m processor.bench.<name>`` (kernels, embedded pipeline, video)."""

@@ -152,7 +152,7 @@ class _Flow:
         self.tally = Tally()
 
     async def run(self, started: float, progress: ProgressCallback | None) -> None:
-        """Every frame through, in order; the first failure (a permanent one first) stops everything, raised."""
+        """Every frame through, in order; the first failure stops everything and is raised (see _first_failure)."""
         self._started, self._progress = started, progress
         try:
             async with asyncio.TaskGroup() as group:
@@ -171,9 +171,8 @@ class _Flow:
                 while self._pending:
                     await self._write_next()
                 await _in_thread(self._writer.mux_audio, self._audio)
-        except* ProcessorError as failures:
-            errors = failures.exceptions
-            raise next((e for e in errors if isinstance(e, PermanentError)), errors[0]) from None
+        except ExceptionGroup as failures:  # a TaskGroup's wrapper: raise what actually went wrong
+            raise _first_failure(failures) from None
 
     async def _decode(self) -> None:
         while items := await _in_thread(self._reader.read):
@@ -215,6 +214,20 @@ class _Flow:
         self._writer.write(frame)
         self._writer.mux_audio(audio)
         return summaries
+
+
+def _first_failure(failures: ExceptionGroup[Exception]) -> Exception:
+    """A permanent error first (retrying the video cannot help), then any of ours, then whatever came first."""
+    errors: list[Exception] = []
+    pending: list[Exception] = [failures]
+    while pending:
+        error = pending.pop(0)
+        if isinstance(error, ExceptionGroup):
+            pending[:0] = error.exceptions
+        else:
+            errors.append(error)
+    ours = [error for error in errors if isinstance(error, ProcessorError)]
+    return next((error for error in ours if isinstance(error, PermanentError)), (ours or errors)[0])
 
 
 async def _in_thread(call: Callable[..., T], *args: Any) -> T:

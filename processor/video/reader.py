@@ -106,7 +106,7 @@ class VideoReader:
             first, frame = self._first_frame()
             self.info = self._describe(frame, duration_s)
             self._step = max(1, round(1 / (self.info.rate * self.info.time_base)))  # one frame, in the time base
-            self._backlog = [self._convert(frame) if isinstance(frame, av.VideoFrame) else frame for frame in first]
+            self._backlog = [self._convert(item) if isinstance(item, av.VideoFrame) else item for item in first]
         except BaseException:
             self._container.close()
             raise

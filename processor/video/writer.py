@@ -74,7 +74,6 @@ class VideoWriter:
         except BaseException:
             self._container.close()
             raise
-        self._last_pts: int | None = None
 
     @property
     def audio_codecs(self) -> list[str]:

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
+from xml.etree import ElementTree
 
 import cv2
 import numpy as np
@@ -286,15 +293,17 @@ async def committed_offsets(broker: Broker, topic: str, group_id: str, partition
         await consumer.stop()
 
 
-def ends(metadata: Iterable[Any]) -> dict[int, int]:
-    """Offset after the last produced record, per partition, from ``produce``'s record metadata."""
-    result: dict[int, int] = {}
+def ends(metadata: Iterable[Any], partitions: int) -> dict[int, int]:
+    """Offset after the last produced record of each partition, from ``produce``'s record metadata."""
+    result = dict.fromkeys(range(partitions), 0)
     for item in metadata:
-        result[item.partition] = max(result.get(item.partition, 0), item.offset + 1)
+        result[item.partition] = max(result[item.partition], item.offset + 1)
     return result
 
 
-async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s: float, what: str) -> None:
+async def wait_until(
+    condition: Callable[[], bool | Awaitable[bool]], timeout_s: float, what: str, interval_s: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         outcome = condition()
@@ -304,4 +313,93 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], timeout_s:
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(interval_s)
+
+
+# --- the processor as a subprocess ----------------------------------------------------------------------------------
+
+
+class ProcessorProcess:
+    """``python -m processor run`` with ``settings`` passed as environment variables, logging to a file."""
+
+    def __init__(self, settings: Settings, workdir: Path, name: str, argv: Iterable[str] = ()) -> None:
+        self.settings = settings
+        self.log_path = workdir / f"{name}.log"
+        self._argv = [sys.executable, "-m", "processor", "run", *argv]
+        self._workdir = workdir
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> ProcessorProcess:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("ANONYMIZER_")}
+        env.update(settings_env(self.settings), PYTHONUNBUFFERED="1")
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                *self._argv, env=env, cwd=self._workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def signal(self, number: int) -> None:
+        assert self.process is not None
+        if self.process.returncode is None:
+            self.process.send_signal(number)
+
+    async def wait(self, timeout_s: float) -> int:
+        assert self.process is not None
+        return await asyncio.wait_for(self.process.wait(), timeout_s)
+
+    def rss_mb(self) -> float:
+        """Resident memory now (``VmRSS``), in MiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+async def stop_all(processes: Iterable[ProcessorProcess]) -> None:
+    """Teardown: SIGKILL whatever still runs and reap it."""
+    for process in processes:
+        if process.process is not None and process.process.returncode is None:
+            process.signal(signal.SIGKILL)
+            await process.wait(10)
+
+
+# --- S3 versioning (to see every write of an output key) ------------------------------------------------------------
+
+_S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+def enable_versioning(endpoint: str, bucket: str) -> None:
+    body = b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>"
+    request = urllib.request.Request(  # noqa: S310 - our moto server
+        f"{endpoint}/{bucket}?versioning", data=body, method="PUT", headers={"Content-Type": "application/xml"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our moto server
+        response.read()
+
+
+def object_versions(endpoint: str, bucket: str, prefix: str) -> dict[str, list[str]]:
+    """Key → the ETag (content MD5) of every version ever written under ``prefix``."""
+    versions: dict[str, list[str]] = {}
+    marker: dict[str, str] = {}
+    while True:
+        query = urllib.parse.urlencode({"versions": "", "prefix": prefix, **marker})
+        with urllib.request.urlopen(f"{endpoint}/{bucket}?{query}", timeout=30) as response:  # noqa: S310
+            root = ElementTree.fromstring(response.read())  # noqa: S314 - our moto server
+        for version in root.iter(f"{_S3_NS}Version"):
+            key, etag = version.findtext(f"{_S3_NS}Key"), version.findtext(f"{_S3_NS}ETag")
+            assert key is not None and etag is not None
+            versions.setdefault(key, []).append(etag)
+        if root.findtext(f"{_S3_NS}IsTruncated") != "true":
+            return versions
+        marker = {
+            "key-marker": root.findtext(f"{_S3_NS}NextKeyMarker") or "",
+            "version-id-marker": root.findtext(f"{_S3_NS}NextVersionIdMarker") or "",
+        }

@@ -147,7 +147,7 @@ async def test_500_mixed_events_are_anonymized_completed_and_committed(
     outputs = await list_keys(store, "anonymized")
     assert len(outputs) == 500
     assert {f"s3://{bucket}/{key}" for key in outputs} == {c.output for c in completions}
-    assert await committed_offsets(broker, topics.input, group_id, 3) == ends(metadata)
+    assert await committed_offsets(broker, topics.input, group_id, 3) == ends(metadata, 3)
 
     by_source = {c.source.removeprefix(f"s3://{bucket}/"): c for c in completions}
     for key in ("cam 7/frame-0003.jpg", "uploads/7+x y.jpg", "uploads/120+x y.jpg", "cloud/11.jpg"):
@@ -230,7 +230,7 @@ async def test_bad_events_are_dead_lettered_each_with_its_reason_and_the_good_on
     assert sorted(CompletionEvent.model_validate_json(r.value or b"").id for r in completions) == [
         f"good-{index}" for index in range(7)
     ]
-    assert await committed_offsets(broker, topics.input, group_id, 1) == ends(metadata)
+    assert await committed_offsets(broker, topics.input, group_id, 1) == ends(metadata, 1)
 
 
 async def test_two_processors_in_one_group_split_the_partitions_and_together_process_everything(
@@ -283,4 +283,4 @@ async def test_two_processors_in_one_group_split_the_partitions_and_together_pro
     assert sum(ids.values()) - count <= 2 * settings.stream.max_in_flight
     assert first_stats.completed + second_stats.completed == sum(ids.values())
     assert len(await list_keys(store, "anonymized")) == count
-    assert await committed_offsets(broker, topics.input, group_id, 4) == ends(metadata)
+    assert await committed_offsets(broker, topics.input, group_id, 4) == ends(metadata, 4)

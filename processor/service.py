@@ -13,14 +13,13 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Coroutine
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from collections.abc import Coroutine
+from contextlib import AsyncExitStack
 
 import aiohttp
 from aiokafka import TopicPartition
 
 from processor.errors import InvalidEvent
-from processor.inference.base import Localizer
 from processor.localizers import open_localizer
 from processor.settings import Settings
 from processor.storage import ObjectStorage
@@ -33,8 +32,6 @@ from processor.stream.source import InboxSource, KafkaSource, Record, Source
 from processor.stream.worker import StreamStats, Worker
 
 log = logging.getLogger(__name__)
-
-LocalizerFactory = Callable[[Settings, aiohttp.ClientSession], AbstractAsyncContextManager[Localizer]]
 
 _FETCH_TIMEOUT_S = 0.5
 _PAUSED_FETCH_TIMEOUT_S = 0.05  # short while paused: resume soon after events finish, and keep polling
@@ -52,11 +49,14 @@ async def run(settings: Settings) -> int:
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(number)
     log.info(
-        "stopped: %d completed, %d dead-lettered, %d retries, %d abandoned for replay",
+        "stopped: %d completed, %d dead-lettered, %d retries, %d abandoned for replay; "
+        "at most %d frames in flight, %d events pending",
         stats.completed,
         stats.dead_lettered,
         stats.retries,
         stats.abandoned,
+        stats.peak_in_flight,
+        stats.peak_pending,
     )
     return 0
 
@@ -66,7 +66,6 @@ async def serve(
     stop: asyncio.Event,
     *,
     stats: StreamStats | None = None,
-    localizer_factory: LocalizerFactory = open_localizer,
 ) -> StreamStats:
     """Consume until ``stop`` is set (or a finite source is done), then drain, commit and close everything."""
     stats = stats if stats is not None else StreamStats()
@@ -78,7 +77,7 @@ async def serve(
     async with AsyncExitStack() as stack:
         storage = await stack.enter_async_context(ObjectStorage(settings.storage, settings.limits))
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        localizer = await stack.enter_async_context(localizer_factory(settings, session))
+        localizer = await stack.enter_async_context(open_localizer(settings, session))
         sink: Sink = await stack.enter_async_context(
             JsonlSink(settings.stream.completions_file) if embedded else KafkaSink(settings.kafka)
         )
@@ -96,7 +95,7 @@ async def serve(
             stats=stats,
             stop=stop,
         )
-        loop = _Loop(settings, source, sink, worker, tracker, stop)
+        loop = _Loop(settings, source, sink, worker, tracker, stats, stop)
         await loop.consume()
         await loop.drain()
     return stats
@@ -122,6 +121,7 @@ class _Loop:
         sink: Sink,
         worker: Worker,
         tracker: OffsetTracker[TopicPartition],
+        stats: StreamStats,
         stop: asyncio.Event,
     ) -> None:
         self._settings = settings.stream
@@ -129,6 +129,7 @@ class _Loop:
         self._sink = sink
         self._worker = worker
         self._tracker = tracker
+        self._stats = stats
         self._stop = stop
         self._flow = FlowControl(settings.stream.max_in_flight, settings.stream.resume_below)
         self._tasks: set[asyncio.Task[bool]] = set()
@@ -144,6 +145,7 @@ class _Loop:
                 timeout = _PAUSED_FETCH_TIMEOUT_S if self._flow.paused else _FETCH_TIMEOUT_S
                 for record in await self._source.fetch(self._flow.room(pending), timeout):
                     self._dispatch(record)
+                self._stats.peak_pending = max(self._stats.peak_pending, self._tracker.pending())
                 if time.monotonic() >= next_commit:
                     await self._source.commit()
                     next_commit = time.monotonic() + self._settings.commit_interval_s

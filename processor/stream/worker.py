@@ -48,10 +48,12 @@ class Storage(Protocol):
 
 @dataclass
 class StreamStats:
-    """Counters of one run; ``peak_in_flight`` is the most frames ever held at once (never above the bound)."""
+    """Counters of one run. ``peak_in_flight``: the most frames ever held at once (never above the bound);
+    ``peak_pending``: the most events consumed and not yet done (the backlog taken into memory)."""
 
     in_flight: int = 0
     peak_in_flight: int = 0
+    peak_pending: int = 0
     completed: int = 0
     dead_lettered: int = 0
     retries: int = 0

@@ -164,7 +164,8 @@ def _ellipse_pixels(edges: Edges, clamped: tuple[int, int, int, int]) -> BoolMas
 def _hide(image: BgrImage, regions: list[Region], technique: Technique, degree: float) -> int:
     """Hide every region once, from the original pixels: a region whose rectangle meets another's is written only
     after all are read; if holding those results would take more than a frame, one snapshot of the frame is read
-    instead. Techniques get read-only views (see :mod:`processor.anonymize.registry`)."""
+    instead. A rectangle hidden whole is handed to the technique writable (it may work in place), any other patch
+    read-only (see :mod:`processor.anonymize.registry`)."""
     regions = sorted(regions, key=lambda region: region.area)  # the larger wins overlaps (see module docstring)
     deferred = _overlapping(regions)
     source = image
@@ -173,12 +174,13 @@ def _hide(image: BgrImage, regions: list[Region], technique: Technique, degree: 
         > image.shape[0] * image.shape[1]
     ):
         source, deferred = image.copy(), np.zeros_like(deferred)
+    in_place = source is image and _opencv_layout(image)
     pending = []
     for region, later in zip(regions, deferred, strict=True):
         patch = source[region.window]
-        patch.flags.writeable = False
+        patch.flags.writeable = in_place and region.select is None and not later
         hidden = technique(patch, degree)
-        if hidden is patch:  # unchanged
+        if hidden is patch:  # written in place, or unchanged
             continue
         if hidden.shape != patch.shape or hidden.dtype != patch.dtype:
             raise ValueError(f"technique returned {hidden.dtype}{hidden.shape} for a {patch.dtype}{patch.shape} patch")
@@ -206,7 +208,12 @@ def _overlapping(regions: Sequence[Region]) -> npt.NDArray[np.bool_]:
 def _write(target: BgrImage, hidden: BgrImage, select: BoolMask | None) -> None:
     if select is None:
         target[...] = hidden
-    elif target.strides[0] > 0 and target.strides[1:] == (target.shape[2], 1):  # a layout OpenCV writes in place
+    elif _opencv_layout(target):
         cv2.copyTo(hidden, select.view(np.uint8), target)
-    else:  # e.g. an RGB array seen as BGR through a reversed view: numpy's slower path
+    else:
         np.copyto(target, hidden, where=select[..., None])
+
+
+def _opencv_layout(image: BgrImage) -> bool:
+    """Whether OpenCV can write into ``image`` in place (not e.g. an RGB array seen as BGR through a reversed view)."""
+    return image.strides[0] > 0 and image.strides[1:] == (image.shape[2], 1)

@@ -23,8 +23,8 @@ from processor.inference.base import BgrImage
 
 Technique = Callable[[BgrImage, float], BgrImage]
 """``(patch, degree) -> hidden patch``, same shape and dtype. A registered technique or plugin may change ``patch``
-in place and return it: the registry hands it a private copy. The built-ins never change it, so they read the
-frame without a copy."""
+in place and return it: the registry hands it a copy when the region is not to be hidden whole (an ellipse, a
+mask, overlapping boxes). The built-ins handle that themselves (see :mod:`processor.anonymize.techniques`)."""
 
 ENTRY_POINT_GROUP = "anonymizer.techniques"
 
@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 class TechniqueRegistry:
     """Names → techniques; plugins of ``group`` are loaded on the first lookup (thread-safe: kernels run in threads).
 
-    ``builtins`` must leave their input unchanged; every other technique is wrapped to work on a copy.
+    ``builtins`` must leave a read-only patch unchanged; every other technique is wrapped to work on a copy then.
     """
 
     def __init__(self, builtins: Mapping[str, Technique], group: str = ENTRY_POINT_GROUP) -> None:
@@ -93,11 +93,11 @@ class TechniqueRegistry:
 
 
 def _on_copy(technique: Technique) -> Technique:
-    """Let ``technique`` work in place: it gets a private, writable copy of the (read-only) patch."""
+    """Let ``technique`` work in place: it gets the patch when the engine lets it be written, else a copy."""
 
     @functools.wraps(technique)
     def on_copy(patch: BgrImage, degree: float) -> BgrImage:
-        return technique(patch.copy(), degree)
+        return technique(patch if patch.flags.writeable else patch.copy(), degree)
 
     return on_copy
 

@@ -202,6 +202,7 @@ def test_a_mask_changes_every_mask_pixel_and_nothing_else() -> None:
 def test_a_mask_region_is_hidden_relative_to_its_own_bounding_box(technique: str) -> None:
     image = astronaut()
     before = image.copy()
+    before.flags.writeable = False  # kernels given a writable patch write into it
     mask = np.zeros(image.shape[:2], np.uint8)
     cv2.ellipse(mask, (150, 250), (100, 200), 0, 0, 360, 1, thickness=cv2.FILLED)  # large: box 201 x 401
     cv2.circle(mask, (420, 80), 20, 1, thickness=cv2.FILLED)  # small: box 41 x 41

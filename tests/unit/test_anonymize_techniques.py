@@ -43,6 +43,17 @@ def test_kernels_keep_shape_and_never_change_their_input(name: str, shape: tuple
 
 
 @pytest.mark.parametrize("name", sorted(KERNELS))
+@pytest.mark.parametrize("degree", [0.1, 0.25, 0.6, 1.0])
+def test_kernels_given_a_writable_patch_write_the_same_result_into_it(name: str, degree: float) -> None:
+    frame = grace_hopper()
+    expected = KERNELS[name](face_crop("grace_hopper", 150), degree)
+    patch = frame[100 : 100 + expected.shape[0], 50 : 50 + expected.shape[1]]  # a view of a frame, as the engine gives
+    patch[...] = face_crop("grace_hopper", 150)
+    assert KERNELS[name](patch, degree) is patch
+    np.testing.assert_array_equal(patch, expected)
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
 def test_degree_zero_leaves_the_patch_unchanged(name: str) -> None:
     patch = face_crop("grace_hopper", 120)
     np.testing.assert_array_equal(KERNELS[name](patch, 0.0), patch)

@@ -9,7 +9,7 @@ Per resolution, on a frame tiled from real photos, it times (a) 20 face-sized bo
 - ``codec``: ``cv2.imdecode`` + ``cv2.imencode`` (JPEG quality 95) of the frame: what a frame costs anyway.
 
 Each figure is the median of ``repeat`` runs (``time.perf_counter``), each on a fresh copy of the frame (a numpy
-array for ours, a PIL image for the reference), made outside the timing.
+array for ours, a PIL image for the reference) made outside the timing; the kernels take turns in every round.
 
 Run: ``python -m processor.bench.kernels [--repeat N] [--json]``.
 """
@@ -21,7 +21,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from importlib import resources
 from typing import TypeVar
@@ -37,7 +37,7 @@ from processor.inference.base import BgrImage, BoolMask, Box
 RESOLUTIONS: tuple[tuple[int, int], ...] = ((640, 768), (1024, 768), (2048, 1024), (3840, 2160))
 """Width x height."""
 
-T = TypeVar("T")
+K = TypeVar("K")
 
 BOX_COUNT = 20
 # Person-like blobs as (centre x, centre y, semi-axis x, semi-axis y), fractions of width and height: ~46 % of a frame.
@@ -77,27 +77,23 @@ def _bench_resolution(
     mask = blob_mask(width, height)
     class_mask = Image.fromarray(mask.astype(np.uint8) * 255)  # what the original pasted through, made once
     encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
-    codec_ms = _median_ms(lambda: None, lambda _: _decode_encode(encoded), repeat)
-
-    def copy() -> BgrImage:
-        return frame.copy()
-
-    def picture() -> Image.Image:
-        return Image.fromarray(frame)
-
-    timings = {
-        "boxes": {
-            **{name: _median_ms(copy, partial(_ours_boxes, boxes, name, degree), repeat) for name in techniques},
-            "reference": _median_ms(picture, partial(_reference_boxes, boxes, degree), repeat),
-        },
-        "mask": {
-            **{name: _median_ms(copy, partial(_ours_mask, mask, name, degree), repeat) for name in techniques},
-            "reference": _median_ms(picture, partial(_reference_mask, mask, class_mask, degree), repeat),
-        },
+    # Each task makes its fresh input (not timed) and returns what to time.
+    tasks: dict[tuple[str, str], Callable[[], Callable[[], object]]] = {
+        ("codec", "codec"): lambda: partial(_decode_encode, encoded)
     }
+    for name in techniques:
+        tasks["boxes", name] = partial(
+            _on_copy, frame, partial(apply_boxes, boxes=boxes, technique=name, degree=degree)
+        )
+        tasks["mask", name] = partial(_on_copy, frame, partial(apply_mask, mask=mask, technique=name, degree=degree))
+    tasks["boxes", "reference"] = lambda: partial(_reference_boxes, boxes, degree, Image.fromarray(frame))
+    tasks["mask", "reference"] = lambda: partial(_reference_mask, mask, class_mask, degree, Image.fromarray(frame))
+    timings = _interleaved_medians_ms(tasks, repeat)
+    codec_ms = timings.pop(("codec", "codec"))
     rows: list[dict[str, object]] = []
-    for case, figures in timings.items():
-        for kernel, ms in (figures | {"codec": codec_ms}).items():
+    for case in ("boxes", "mask"):
+        figures = {kernel: ms for (of, kernel), ms in timings.items() if of == case} | {"codec": codec_ms}
+        for kernel, ms in figures.items():
             row: dict[str, object] = {
                 "resolution": f"{width}x{height}",
                 "case": case,
@@ -142,12 +138,8 @@ def blob_mask(width: int, height: int) -> BoolMask:
     return mask.astype(bool)
 
 
-def _ours_boxes(boxes: Sequence[Box], technique: str, degree: float, image: BgrImage) -> int:
-    return apply_boxes(image, boxes, technique, degree)
-
-
-def _ours_mask(mask: BoolMask, technique: str, degree: float, image: BgrImage) -> int:
-    return apply_mask(image, mask, technique, degree)
+def _on_copy(frame: BgrImage, hide: Callable[[BgrImage], object]) -> Callable[[], object]:
+    return partial(hide, frame.copy())
 
 
 def _reference_boxes(boxes: Sequence[Box], degree: float, picture: Image.Image) -> None:
@@ -175,15 +167,17 @@ def _decode_encode(encoded: bytes) -> bytes:
     return bytes(cv2.imencode(".jpg", _decode(encoded), [cv2.IMWRITE_JPEG_QUALITY, 95])[1])
 
 
-def _median_ms(fresh: Callable[[], T], run: Callable[[T], object], repeat: int) -> float:
-    """Median time of ``run`` over ``repeat`` runs, each on a new ``fresh()`` input made outside the timing."""
-    times = []
+def _interleaved_medians_ms(tasks: Mapping[K, Callable[[], Callable[[], object]]], repeat: int) -> dict[K, float]:
+    """Median milliseconds of each task; the tasks take turns within each round, so that a change of load on the
+    shared CPU hits them all alike and the ratios stay meaningful."""
+    times: dict[K, list[float]] = {key: [] for key in tasks}
     for _ in range(repeat):
-        subject = fresh()
-        started = time.perf_counter()
-        run(subject)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times) * 1000
+        for key, prepare in tasks.items():
+            run = prepare()
+            started = time.perf_counter()
+            run()
+            times[key].append(time.perf_counter() - started)
+    return {key: statistics.median(values) * 1000 for key, values in times.items()}
 
 
 def format_table(rows: Sequence[dict[str, object]]) -> str:

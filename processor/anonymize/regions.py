@@ -169,12 +169,10 @@ def _hide(image: BgrImage, regions: list[Region], technique: Technique, degree: 
     regions = sorted(regions, key=lambda region: region.area)  # the larger wins overlaps (see module docstring)
     deferred = _overlapping(regions)
     source = image
-    if (
-        sum(region.area for region, later in zip(regions, deferred, strict=True) if later)
-        > image.shape[0] * image.shape[1]
-    ):
+    held = sum(region.area for region, later in zip(regions, deferred, strict=True) if later)
+    if held > image.shape[0] * image.shape[1]:
         source, deferred = image.copy(), np.zeros_like(deferred)
-    in_place = source is image and _opencv_layout(image)
+    in_place = source is image and image.flags.writeable and _opencv_layout(image)
     pending = []
     for region, later in zip(regions, deferred, strict=True):
         patch = source[region.window]

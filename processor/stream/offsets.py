@@ -51,16 +51,15 @@ class OffsetTracker(Generic[P]):
         self._partitions: dict[P, _Partition] = {}
 
     def track(self, partition: P, offset: int, events: int = 1) -> Ticket[P]:
-        """Register a consumed message holding ``events`` events (0: done at once). Offsets of one partition
-        must be tracked in ascending order, as a consumer returns them."""
+        """Register a consumed message holding ``events`` events (0: done at once). Offsets of a partition come
+        in ascending order; an offset at or below one already tracked means the consumer was rewound (an offset
+        reset): the partition starts over, as after a revoke, since everything from there is delivered again."""
         if events < 0:
             raise ValueError(f"events must be >= 0, got {events}")
         state = self._partitions.get(partition)
-        if state is None:
-            # The consumer started here: the commit point has not moved until something is done.
+        if state is None or (state.next_offset is not None and offset < state.next_offset):
+            # The consumer starts here: the commit point has not moved until something is done.
             state = self._partitions[partition] = _Partition(committed=offset)
-        elif state.next_offset is not None and offset < state.next_offset:
-            raise ValueError(f"offset {offset} of {partition!r} tracked after {state.next_offset - 1}")
         state.next_offset = offset + 1
         if events:
             state.pending[offset] = events

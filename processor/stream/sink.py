@@ -61,7 +61,13 @@ class KafkaSink:
             linger_ms=5,
             max_request_size=_MAX_REQUEST_BYTES,
         )
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException as error:
+            await producer.stop()  # closes what start() opened before failing
+            if isinstance(error, KafkaError):
+                raise BrokerUnavailable(f"cannot reach {self._settings.bootstrap_servers}: {error}") from error
+            raise
         self._producer = producer
         return self
 

@@ -17,6 +17,7 @@ from typing import Protocol, Self
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from processor.errors import BrokerUnavailable
 from processor.settings import KafkaSettings, StreamSettings
 from processor.stream.flow import Transition
 from processor.stream.inbox import inbox_messages
@@ -89,8 +90,14 @@ class KafkaSource:
             rebalance_timeout_ms=settings.rebalance_timeout_ms,
             max_poll_interval_ms=settings.max_poll_interval_ms,
         )
-        await consumer.start()
-        consumer.subscribe([settings.input_topic], listener=_Rebalance(self))
+        try:
+            await consumer.start()
+            consumer.subscribe([settings.input_topic], listener=_Rebalance(self))
+        except BaseException as error:
+            await consumer.stop()  # closes what start() opened before failing
+            if isinstance(error, KafkaError):
+                raise BrokerUnavailable(f"cannot join {settings.bootstrap_servers}: {error}") from error
+            raise
         self._consumer = consumer
         return self
 

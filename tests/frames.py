@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import matplotlib.cbook
 import numpy as np
@@ -13,20 +15,53 @@ from processor.bench.scenes import heads as scene_heads
 
 BgrImage = npt.NDArray[np.uint8]
 
-__all__ = ["ASTRONAUT_FACE", "GRACE_HOPPER_FACE", "Head", "astronaut", "compose_crowd_frame", "grace_hopper", "heads"]
+__all__ = [
+    "ASTRONAUT_FACE",
+    "GRACE_HOPPER_FACE",
+    "Head",
+    "astronaut",
+    "compose_crowd_frame",
+    "face_crop",
+    "grace_hopper",
+    "heads",
+]
+
+
+@functools.cache
+def _astronaut() -> BgrImage:
+    return np.ascontiguousarray(cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
+
+
+@functools.cache
+def _grace_hopper() -> BgrImage:
+    image = cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    assert image is not None
+    return np.asarray(image, dtype=np.uint8)
 
 
 def astronaut() -> BgrImage:
-    """skimage's astronaut (NASA, public domain), BGR, 512x512; one face."""
-    return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    """skimage's astronaut (NASA, public domain), BGR, 512x512; one face; a fresh copy each call."""
+    return _astronaut().copy()
 
 
 def grace_hopper() -> BgrImage:
-    """matplotlib's grace_hopper.jpg (US Navy, public domain), BGR, 600x512 (HxW); one face."""
-    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    image = cv2.imread(str(path))
-    assert image is not None
-    return image
+    """matplotlib's grace_hopper.jpg (US Navy, public domain), BGR, 600x512 (HxW); one face; a fresh copy."""
+    return _grace_hopper().copy()
+
+
+def face_crop(photo: str, size: int) -> BgrImage:
+    """The face of ``photo`` ("astronaut" or "grace_hopper") resized to a long side of ``size`` px, read-only."""
+    image, (left, top, right, bottom) = {
+        "astronaut": (_astronaut(), ASTRONAUT_FACE),
+        "grace_hopper": (_grace_hopper(), GRACE_HOPPER_FACE),
+    }[photo]
+    crop = image[top:bottom, left:right]
+    scale = size / max(crop.shape[:2])
+    shape = (round(crop.shape[1] * scale), round(crop.shape[0] * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    resized = np.ascontiguousarray(cv2.resize(crop, shape, interpolation=interpolation))
+    resized.flags.writeable = False
+    return resized
 
 
 def heads() -> list[Head]:

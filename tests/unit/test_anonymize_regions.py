@@ -12,7 +12,7 @@ from processor.anonymize import apply_boxes, apply_mask, clamp_box, register_tec
 from processor.anonymize.regions import box_region, mask_regions
 from processor.errors import InvalidConfiguration
 from processor.inference.base import BgrImage, BoolMask, Box
-from tests.unit.anonymize_photos import ASTRONAUT_FACE, astronaut, grace_hopper
+from tests.frames import ASTRONAUT_FACE, astronaut, grace_hopper
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ import pytest
 
 from processor.anonymize import techniques
 from processor.inference.base import BgrImage
-from tests.unit.anonymize_photos import astronaut, face_crop, grace_hopper
+from tests.frames import astronaut, face_crop, grace_hopper
 
 KERNELS = {
     "blackening": techniques.blacken,

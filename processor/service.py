@@ -172,7 +172,11 @@ class _Loop:
     def _dispatch(self, record: Record) -> None:
         try:
             events = parse_message(record.value, record.headers)
-        except InvalidEvent as error:
+        except Exception as error:  # InvalidEvent, or a bug of the parser: either way this message is dead
+            if not isinstance(error, InvalidEvent):
+                log.exception(
+                    "parsing %s[%d]@%d failed", record.partition.topic, record.partition.partition, record.offset
+                )
             ticket = self._tracker.track(record.partition, record.offset, 1)
             self._spawn(self._worker.reject(record, error), ticket)
             return

@@ -163,9 +163,12 @@ class Worker:
         self._stats.abandoned += 1
         return False
 
-    async def reject(self, record: Record, error: InvalidEvent) -> bool:
-        """Dead-letter a message that holds no valid event (not JSON, wrong schema)."""
-        return await self._dead_letter(record, None, error.kind, str(error), attempts=1)
+    async def reject(self, record: Record, error: Exception) -> bool:
+        """Dead-letter a message that holds no valid event: InvalidEvent (not JSON, wrong schema), or kind
+        ``internal`` for anything else the parser raised."""
+        if isinstance(error, ProcessorError):
+            return await self._dead_letter(record, None, error.kind, str(error), attempts=1)
+        return await self._dead_letter(record, None, INTERNAL, _describe(error), attempts=1)
 
     async def _anonymize(self, event: FrameEvent, attempts: int) -> CompletionEvent:
         if event.kind is EventKind.video:

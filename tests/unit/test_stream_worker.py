@@ -286,3 +286,10 @@ def test_backoff_honours_retry_after_within_the_cap() -> None:
     rng = random.Random(3)
     assert backoff_s(1, 0.1, 10.0, 4.0, rng) == 4.0
     assert backoff_s(1, 0.1, 10.0, 60.0, rng) == 10.0
+
+
+async def test_a_parser_bug_is_dead_lettered_as_internal(build: Build) -> None:
+    worker, sink, _ = build(ScriptedLocalizer())
+    assert await worker.reject(record(b"{}"), KeyError("Records")) is True
+    ((letter, _),) = sink.dead_letters
+    assert (letter.error_kind, letter.error_message) == (INTERNAL, "KeyError: 'Records'")

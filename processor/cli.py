@@ -72,6 +72,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default: http.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: http.port, 8080)")
     serve.set_defaults(command=_serve)
+
+    bench = commands.add_parser("bench", help="measure this machine: the per-resolution table and throughput")
+    bench.add_argument(
+        "--only",
+        default="table,kernels,embedded,video,stream",
+        help="parts, comma-separated (default: table,kernels,embedded,video,stream)",
+    )
+    bench.add_argument("--url", help="also measure the table through this inference service (http://host:port/)")
+    bench.add_argument("--model", help="with --url: the service's model")
+    bench.add_argument("--label", help="with --url: the label to hide")
+    bench.add_argument("--repeat", type=int, default=3, help="runs per figure of the table and kernels (default 3)")
+    bench.add_argument("--frames", type=int, default=12, help="1080p frames of the throughput parts (default 12)")
+    bench.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench.set_defaults(command=_bench)
     return parser
 
 
@@ -185,6 +199,20 @@ def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
         print(f"anonymizer: {error}", file=sys.stderr)  # noqa: T201
         return 2
     return 0
+
+
+def _bench(arguments: argparse.Namespace, settings: Settings) -> int:
+    from processor.bench.command import bench_command
+    from processor.errors import ProcessorError
+
+    try:
+        return bench_command(settings, arguments)
+    except ValueError as error:  # bad options
+        print(f"anonymizer bench: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    except ProcessorError as error:  # the service at --url failed
+        print(f"anonymizer bench: {error.kind}: {error}", file=sys.stderr)  # noqa: T201
+        return 1
 
 
 def _enqueue(arguments: argparse.Namespace, settings: Settings) -> int:

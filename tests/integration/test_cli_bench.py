@@ -1,0 +1,56 @@
+"""`anonymizer bench --json` as a user runs it: the table through the built-in detectors and through a real inference
+service (`anonymizer infer`, over HTTP), and the kernel figures, in the documented JSON shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from builtin_inference import running_infer
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def inference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_infer(tmp_path_factory.mktemp("infer-logs")) as url:
+        yield url
+
+
+def bench(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANONYMIZER_")}
+    command = [sys.executable, "-m", "processor", "bench", *argv]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=200, check=False)
+
+
+def test_bench_json_measures_the_table_through_a_service_and_the_kernels(inference_url: str, tmp_path: Path) -> None:
+    argv = ["--only", "kernels,table", "--repeat", "1", "--json"]
+    result = bench(*argv, "--url", inference_url, "--model", "centerface", "--label", "face", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["bench: table ...", "bench: kernels ..."]
+    report = json.loads(result.stdout)
+    assert report["options"] == {
+        "parts": ["table", "kernels"], "repeat": 1, "frames": 12,
+        "url": inference_url, "model": "centerface", "label": "face",
+    }  # fmt: skip
+    served = [row for row in report["table"] if row["url"] == inference_url]
+    assert [(row["width"], row["height"]) for row in served] == [(640, 768), (1024, 768), (2048, 1024), (3840, 2160)]
+    assert all(row["type"] == "detection" and row["regions"] == 7 for row in served), "all faces, found over HTTP"
+    assert {row["model"] for row in report["table"] if row["url"] == "builtin"} == {
+        "centerface", "plate_cascade", "selfie_segmentation",
+    }  # fmt: skip
+    kernels = {(row["resolution"], row["case"], row["kernel"]) for row in report["kernels"]}
+    assert ("3840x2160", "mask", "blurring") in kernels and ("640x768", "boxes", "reference") in kernels
+
+
+def test_bench_refuses_a_service_that_does_not_know_the_model(inference_url: str, tmp_path: Path) -> None:
+    result = bench("--only", "table", "--url", inference_url, "--model", "yolov4", "--label", "face", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "yolov4" in result.stderr and "404" in result.stderr
+    assert result.stdout == ""

@@ -2,7 +2,10 @@
 
 On 1920×1080 JPEG crowd frames it measures events/s through the whole stream path with (a) a fixed-latency stub
 inference service at 0 ms, (b) the same at 100 ms, both ``--in-flight`` frames at once, and (c) the in-process
-built-in detectors — beside the JPEG decode + encode rate of the same frames on the same cores (the codec bound).
+built-in detectors — beside the JPEG decode + encode rate of the same frames on the same cores (the codec bound)
+and the rate of the S3 work alone (get + put of the same frames through the same endpoint: the S3 bound). The
+S3 endpoint (moto) runs on the same cores, so ``of_codec_and_s3_bound`` compares with ``1 / (1/codec + 1/s3)``;
+``cpu_ms_per_event`` is the processor's own CPU per event, to set beside ``codec_cpu_ms``.
 Each rate is taken between the first 10 % of completions and the last, so start-up and group joins do not count;
 the codec bound is measured right before each scenario (other work shares the CPU) and the scenarios take turns
 for ``--rounds`` rounds; medians are reported.
@@ -44,6 +47,7 @@ from processor.bench.stub_inference import LABEL, MODEL
 from processor.media import decode, encode
 from processor.service import serve
 from processor.settings import InferenceSettings, KafkaSettings, Settings, StorageSettings, StreamSettings
+from processor.storage import ObjectStorage
 from processor.stream.worker import StreamStats
 
 HOST = "127.0.0.1"
@@ -113,17 +117,18 @@ def write_frames(count: int) -> list[bytes]:
     return frames
 
 
-def codec_rate(frames: list[bytes], threads: int, jpeg_quality: int) -> float:
-    """Frames/s of decode + encode alone, ``threads`` frames at once (as many as the cores)."""
+def codec_rate(frames: list[bytes], threads: int, jpeg_quality: int) -> tuple[float, float]:
+    """Frames/s of decode + encode alone, ``threads`` frames at once (as many as the cores), and CPU ms/frame."""
 
     def round_trip(data: bytes) -> None:
         encode(decode(data, 10**9).pixels, "jpeg", jpeg_quality=jpeg_quality)
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(round_trip, frames[:4]))  # warm-up
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         list(pool.map(round_trip, frames))
-    return len(frames) / (time.perf_counter() - started)
+        cpu, elapsed = time.process_time() - cpu, time.perf_counter() - started
+    return len(frames) / elapsed, 1000 * cpu / len(frames)
 
 
 class Bench:
@@ -203,8 +208,8 @@ class Bench:
         task = asyncio.create_task(serve(settings, stop, stats=stats))
         total, warm = len(sources), max(1, int(len(sources) * WARM_UP))
         try:
-            started = await _when(stats, warm, task)
-            finished = await _when(stats, total, task)
+            started, cpu_started = await _when(stats, warm, task)
+            finished, cpu_finished = await _when(stats, total, task)
         finally:
             stop.set()
             await task
@@ -212,9 +217,23 @@ class Bench:
             raise RuntimeError(f"{stats.dead_lettered} event(s) dead-lettered: see the log")
         return {
             "events_per_s": (total - warm) / (finished - started),
+            "cpu_ms_per_event": 1000 * (cpu_finished - cpu_started) / (total - warm),
             "peak_in_flight": stats.peak_in_flight,
-            "cpu_count": os.cpu_count() or 1,
         }
+
+    async def s3_rate(self, sources: list[str]) -> float:
+        """Frames/s of the S3 work alone: get each source and put it back, ``in_flight`` at once."""
+        async with ObjectStorage(self.storage, Settings().limits) as storage:
+            limit = asyncio.Semaphore(self.in_flight)
+
+            async def one(source: str) -> None:
+                async with limit:
+                    data = await storage.get(source)
+                    await storage.put(source + ".copy", data, content_type="image/jpeg", metadata={})
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one(source) for source in sources))
+            return len(sources) / (time.perf_counter() - started)
 
 
 def _request(method: str, url: str) -> None:
@@ -222,13 +241,14 @@ def _request(method: str, url: str) -> None:
         response.read()
 
 
-async def _when(stats: StreamStats, count: int, task: asyncio.Task[StreamStats]) -> float:
+async def _when(stats: StreamStats, count: int, task: asyncio.Task[StreamStats]) -> tuple[float, float]:
+    """(wall clock, CPU time of this process) when ``count`` events are done."""
     while stats.completed + stats.dead_lettered < count:
         if task.done():
             task.result()
             raise RuntimeError("the processor stopped early")
         await asyncio.sleep(0.005)
-    return time.perf_counter()
+    return time.perf_counter(), time.process_time()
 
 
 def stub_configuration() -> dict[str, Any]:
@@ -306,23 +326,33 @@ def run_stream_bench(frames: int, builtin_frames: int, in_flight: int, rounds: i
         ]
 
         async def measure() -> list[dict[str, Any]]:
-            runs: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in scenarios}
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name, *_ in scenarios}
             for _ in range(rounds):  # scenarios take turns, so a noisy neighbour hurts them alike
                 for name, frames_used, configuration, url, _target in scenarios:
                     sources = await bench.upload(frames_used)
-                    codec = await asyncio.to_thread(codec_rate, blobs, cores, quality)  # right beside it
+                    codec, codec_cpu = await asyncio.to_thread(codec_rate, blobs, cores, quality)  # right beside it
+                    s3 = await bench.s3_rate(sources)
                     measured = await bench.events_per_s(sources, configuration, [url])
                     latency_s = 0.1 if url == stubs[100] else 0.0
-                    bound = min(in_flight / latency_s, codec) if latency_s else codec
-                    runs[name].append({**measured, "codec_bound": codec, "of_bound": measured["events_per_s"] / bound})
+                    concurrency = in_flight / latency_s if latency_s else float("inf")
+                    shared = 1 / (1 / codec + 1 / s3)  # codec and the S3 endpoint share the same cores
+                    runs[name].append(
+                        {
+                            **measured,
+                            "codec_bound": codec,
+                            "codec_cpu_ms": codec_cpu,
+                            "s3_bound": s3,
+                            "of_codec_bound": measured["events_per_s"] / min(concurrency, codec),
+                            "of_codec_and_s3_bound": measured["events_per_s"] / min(concurrency, shared),
+                        }
+                    )
             rows: list[dict[str, Any]] = []
             for name, *_, target in scenarios:
                 row: dict[str, Any] = {"scenario": name}
-                for key in ("events_per_s", "codec_bound", "of_bound"):
+                for key in runs[name][0]:
                     row[key] = statistics.median(run[key] for run in runs[name])
-                row["peak_in_flight"] = max(run["peak_in_flight"] for run in runs[name])
                 if target:
-                    row["target"] = target
+                    row["target_of_codec_bound"] = target
                 rows.append(row)
             return rows
 

@@ -26,6 +26,7 @@ import asyncio
 import datetime
 import importlib.util
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -210,6 +211,7 @@ def _rows(rows: Sequence[dict[str, Any]], key: str) -> str:
 
 def bench_command(settings: Settings, arguments: argparse.Namespace) -> int:
     """``anonymizer bench``: progress on stderr, the report on stdout (text, or JSON with ``--json``)."""
+    logging.disable(logging.INFO)  # the parts start brokers, consumers and servers: their INFO lines are noise here
     report = run_bench(
         settings,
         parse_parts(arguments.only),

@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from processor.batch import anonymize_files, collect_images
 from processor.bench.scenes import crowd_frame

@@ -21,15 +21,8 @@ async def open_localizer(
 
     :param session: a shared HTTP session (left open); without one the router's client owns its own.
     """
-    options = settings.builtin
     async with (
-        BuiltinLocalizer(
-            face_max_side=options.face_max_side,
-            face_threshold=options.face_threshold,
-            ort_threads=options.onnx_threads,
-            plate_downscale=options.plate_downscale,
-            max_workers=options.workers,
-        ) as builtin,
+        BuiltinLocalizer(settings.builtin) as builtin,
         open_router(settings.inference, session=session, builtin=builtin) as router,
     ):
         yield router

@@ -48,6 +48,9 @@ class BuiltinSettings(BaseModel):
     )
     onnx_threads: int = Field(default=1, ge=1, description="onnxruntime intra-op threads per inference")
     plate_downscale: float = Field(default=0.5, gt=0.0, le=1.0, description="the plate cascade sees the frame x this")
+    plate_scale_factor: float = Field(
+        default=1.1, gt=1.0, le=2.0, description="the cascade's step between window sizes; 1.2: 35% faster, misses"
+    )
     workers: int = Field(default=2, ge=1, description="threads running built-in models at once")
 
 

@@ -145,13 +145,7 @@ async def run_video_bench(frames: int = 90, size: tuple[int, int] = (1920, 1080)
             record(way, result.frames, result.timings_ms["total"] / 1000)
 
         await whole_path("stub", StubLocalizer(), upload=False)
-        options = settings.builtin
-        async with BuiltinLocalizer(
-            face_max_side=options.face_max_side,
-            face_threshold=options.face_threshold,
-            ort_threads=options.onnx_threads,
-            max_workers=options.workers,
-        ) as builtin:
+        async with BuiltinLocalizer(settings.builtin) as builtin:
             await builtin.warm_up()
             await whole_path("builtin faces", builtin, upload=None)
     floor = float(str(rows[0]["fps"]))

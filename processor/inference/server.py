@@ -65,11 +65,7 @@ def create_inference_app(settings: Settings, models: BuiltinModels | None = None
     :param models: the built-in models to serve (default: new ones from ``settings.builtin``, loaded lazily).
     """
     app = web.Application(middlewares=[envelope_errors(_describe)])
-    app[MODELS] = models or BuiltinModels(
-        face_max_side=settings.builtin.face_max_side,
-        face_threshold=settings.builtin.face_threshold,
-        ort_threads=settings.builtin.onnx_threads,
-    )
+    app[MODELS] = models or BuiltinModels(settings.builtin)
     app[LIMITS] = (settings.http.max_upload_bytes, settings.limits.max_pixels)
     app.cleanup_ctx.append(functools.partial(_executor, workers=settings.builtin.workers))
     app.add_routes(

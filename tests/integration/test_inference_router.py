@@ -15,7 +15,7 @@ from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.inference.http import InferenceClient
 from processor.inference.registry import UrlRegistry
 from processor.inference.router import InferenceRouter, open_router
-from processor.settings import InferenceSettings
+from processor.settings import BuiltinSettings, InferenceSettings
 from schemas.config import InferenceType, SensitiveInfo
 from tests.conftest import encode_jpeg
 from tests.inference_stubs import InferenceStub, StubModel
@@ -151,7 +151,10 @@ async def test_builtin_without_in_process_models_is_a_clear_error(settings: Infe
 
 
 async def test_builtin_entries_go_to_the_in_process_detectors(settings: InferenceSettings, frame: Frame) -> None:
-    async with BuiltinLocalizer(max_workers=1) as builtin, open_router(settings, builtin=builtin) as router:
+    async with (
+        BuiltinLocalizer(BuiltinSettings(workers=1)) as builtin,
+        open_router(settings, builtin=builtin) as router,
+    ):
         assert router.registry.urls == ("builtin",)  # no file: the embedded default
         found = await router.localize(frame, entry("centerface"))
     assert found.source == "builtin/centerface"

@@ -21,6 +21,7 @@ from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.inference.builtin.models import BuiltinModels, _Lazy
 from processor.inference.builtin.persons import PersonSegmenter, component_boxes
 from processor.inference.builtin.plates import PlateDetector
+from processor.settings import BuiltinSettings
 from schemas.config import SensitiveInfo
 from tests.frames import (
     ASTRONAUT_FACE,
@@ -89,7 +90,7 @@ def persons() -> PersonSegmenter:
 
 @pytest.fixture
 async def localizer() -> AsyncIterator[BuiltinLocalizer]:
-    async with BuiltinLocalizer(max_workers=2) as opened:
+    async with BuiltinLocalizer(BuiltinSettings(workers=2)) as opened:
         yield opened
 
 

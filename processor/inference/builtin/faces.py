@@ -38,8 +38,8 @@ class FaceDetector:
         self,
         model_path: Path = CENTERFACE_PATH,
         *,
-        max_side: int = 1280,
-        threshold: float = 0.5,
+        max_side: int = 960,
+        threshold: float = 0.2,
         nms_iou: float = 0.3,
         intra_op_threads: int = 1,
     ) -> None:

@@ -14,39 +14,26 @@ from typing import Self, TypeVar
 from processor.inference.base import Frame, Localization
 from processor.inference.builtin.catalog import check_label, model_info
 from processor.inference.builtin.models import BuiltinModels
+from processor.settings import BuiltinSettings
 from schemas.config import SensitiveInfo
 
 T = TypeVar("T")
 
 
 class BuiltinLocalizer:
-    """Finds faces, plates and persons with the bundled models, at most ``max_workers`` frames at once.
+    """Finds faces, plates and persons with the bundled models, at most ``options.workers`` frames at once.
 
     Owns its worker threads: use ``async with BuiltinLocalizer(...) as localizer:``; leaving the block waits
     for running model calls and stops the threads. Models load on first use, or at :meth:`warm_up`.
     ``models`` gives the sync calls (catalog, detection, segmentation) to code that runs its own threads.
 
-    Keep ``max_workers x ort_threads`` at most the number of cores: more only adds contention.
+    Keep ``workers x onnx_threads`` at most the number of cores: more only adds contention.
     """
 
-    def __init__(
-        self,
-        *,
-        face_max_side: int = 1280,
-        face_threshold: float = 0.5,
-        ort_threads: int = 1,
-        plate_downscale: float = 0.5,
-        max_workers: int = 2,
-    ) -> None:
-        if max_workers < 1:
-            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
-        self.models = BuiltinModels(
-            face_max_side=face_max_side,
-            face_threshold=face_threshold,
-            ort_threads=ort_threads,
-            plate_downscale=plate_downscale,
-        )
-        self._max_workers = max_workers
+    def __init__(self, options: BuiltinSettings | None = None) -> None:
+        options = options or BuiltinSettings()
+        self.models = BuiltinModels(options)
+        self._max_workers = options.workers
         self._executor: ThreadPoolExecutor | None = None
 
     async def __aenter__(self) -> Self:

@@ -27,6 +27,7 @@ from processor.inference.builtin.catalog import (
 from processor.inference.builtin.faces import FaceDetector
 from processor.inference.builtin.persons import PersonSegmenter, component_boxes
 from processor.inference.builtin.plates import PlateDetector
+from processor.settings import BuiltinSettings
 from schemas.config import InferenceType, SensitiveInfo
 
 LabelMap = npt.NDArray[np.uint8]
@@ -57,24 +58,19 @@ class BuiltinModels:
     """The three bundled models, each loaded on first use (or by :meth:`warm_up`); every method is sync,
     thread-safe and CPU-bound: call it from worker threads, never on the event loop.
 
-    :param face_max_side: long side CenterFace sees, px (smaller misses small faces, is faster).
-    :param face_threshold: CenterFace's minimum score, 0..1.
-    :param ort_threads: onnxruntime intra-op threads per face detection.
-    :param plate_downscale: factor applied to images before the plate cascade (1.0 = full resolution).
+    :param options: detector settings (face input size and threshold, onnxruntime threads, plate cascade scale).
     """
 
-    def __init__(
-        self,
-        *,
-        face_max_side: int = 1280,
-        face_threshold: float = 0.5,
-        ort_threads: int = 1,
-        plate_downscale: float = 0.5,
-    ) -> None:
+    def __init__(self, options: BuiltinSettings | None = None) -> None:
+        options = options or BuiltinSettings()
         self._faces = _Lazy(
-            lambda: FaceDetector(max_side=face_max_side, threshold=face_threshold, intra_op_threads=ort_threads)
+            lambda: FaceDetector(
+                max_side=options.face_max_side, threshold=options.face_threshold, intra_op_threads=options.onnx_threads
+            )
         )
-        self._plates = _Lazy(lambda: PlateDetector(downscale=plate_downscale))
+        self._plates = _Lazy(
+            lambda: PlateDetector(downscale=options.plate_downscale, scale_factor=options.plate_scale_factor)
+        )
         self._persons = _Lazy(PersonSegmenter)
 
     @staticmethod

@@ -15,11 +15,15 @@ import signal
 import time
 from collections.abc import Coroutine
 from contextlib import AsyncExitStack
+from typing import Any
 
 import aiohttp
 from aiokafka import TopicPartition
 
+from processor import metrics
 from processor.errors import InvalidEvent
+from processor.health import inference_readiness, serve_health
+from processor.inference.router import InferenceRouter
 from processor.localizers import open_localizer
 from processor.settings import Settings
 from processor.storage import ObjectStorage
@@ -74,10 +78,13 @@ async def serve(
         settings = embedded_settings(settings)
     tracker: OffsetTracker[TopicPartition] = OffsetTracker()
     configurations = Configurations(settings.stream)  # a broken default configuration fails here, at start
+    readiness = _Readiness(stop)
     async with AsyncExitStack() as stack:
+        if not embedded:  # first, so that /health answers while the rest starts and /ready says when it has
+            await stack.enter_async_context(serve_health(settings.http, readiness))
         storage = await stack.enter_async_context(ObjectStorage(settings.storage, settings.limits))
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        localizer = await stack.enter_async_context(open_localizer(settings, session))
+        localizer = readiness.router = await stack.enter_async_context(open_localizer(settings, session))
         sink: Sink = await stack.enter_async_context(
             JsonlSink(settings.stream.completions_file) if embedded else KafkaSink(settings.kafka)
         )
@@ -86,6 +93,7 @@ async def serve(
             if embedded
             else KafkaSource(settings.kafka, tracker)
         )
+        readiness.source = source
         worker = Worker(
             settings=settings,
             storage=storage,
@@ -99,6 +107,24 @@ async def serve(
         await loop.consume()
         await loop.drain()
     return stats
+
+
+class _Readiness:
+    """What ``/ready`` says for ``anonymizer run``: ready once the localizer and the consumer are open, while
+    inference can be reached (the built-in models always can), and not once shutdown began."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+        self.router: InferenceRouter | None = None
+        self.source: Source | None = None
+
+    async def __call__(self) -> tuple[bool, dict[str, Any]]:
+        if self.router is None or self.source is None:
+            return False, {"stream": "starting"}
+        ready, details = inference_readiness(self.router.registry.capabilities, builtin=True)
+        stopping = self._stop.is_set()
+        details["stream"] = {"assigned_partitions": self.source.assigned_partitions, "stopping": stopping}
+        return ready and not stopping, details
 
 
 def embedded_settings(settings: Settings) -> Settings:
@@ -178,9 +204,11 @@ class _Loop:
                     "parsing %s[%d]@%d failed", record.partition.topic, record.partition.partition, record.offset
                 )
             ticket = self._tracker.track(record.partition, record.offset, 1)
+            metrics.record_consumed()
             self._spawn(self._worker.reject(record, error), ticket)
             return
         ticket = self._tracker.track(record.partition, record.offset, len(events))
+        metrics.record_consumed(len(events))
         for event in events:
             self._spawn(self._worker.process(event, record), ticket)
 

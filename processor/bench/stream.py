@@ -46,7 +46,7 @@ from processor.bench.scenes import crowd_frame
 from processor.bench.stub_inference import LABEL, MODEL
 from processor.media import decode, encode
 from processor.service import serve
-from processor.settings import InferenceSettings, KafkaSettings, Settings, StorageSettings, StreamSettings
+from processor.settings import HttpSettings, InferenceSettings, KafkaSettings, Settings, StorageSettings, StreamSettings
 from processor.storage import ObjectStorage
 from processor.stream.worker import StreamStats
 
@@ -203,6 +203,7 @@ class Bench:
             storage=self.storage,
             inference=InferenceSettings(url_configuration=registry, per_url_concurrency=256, total_concurrency=256),
             stream=StreamSettings(max_in_flight=self.in_flight),
+            http=HttpSettings(port=0),  # health and metrics on any free port
         )
         stats, stop = StreamStats(), asyncio.Event()
         task = asyncio.create_task(serve(settings, stop, stats=stats))

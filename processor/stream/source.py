@@ -17,6 +17,7 @@ from typing import Protocol, Self
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from processor import metrics
 from processor.errors import BrokerUnavailable
 from processor.settings import KafkaSettings, StreamSettings
 from processor.stream.flow import Transition
@@ -48,6 +49,11 @@ class Source(Protocol):
     @property
     def exhausted(self) -> bool:
         """True when no record will ever come again (a finite inbox handed out everything)."""
+        ...
+
+    @property
+    def assigned_partitions(self) -> int:
+        """Partitions this member reads now."""
         ...
 
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
@@ -113,6 +119,10 @@ class KafkaSource:
         return False
 
     @property
+    def assigned_partitions(self) -> int:
+        return len(self._consumer.assignment()) if self._consumer is not None else 0
+
+    @property
     def consumer(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             raise RuntimeError("KafkaSource used outside 'async with'")
@@ -139,10 +149,17 @@ class KafkaSource:
             self.consumer.pause(*assigned)
         else:
             self.consumer.resume(*assigned)
+        metrics.set_paused_partitions(len(self.consumer.paused()))
         log.debug("%s %d partition(s)", transition.value, len(assigned))
 
     async def commit(self) -> None:
-        await self._commit(self.consumer.assignment())
+        assigned = self.consumer.assignment()
+        await self._commit(assigned)
+        for partition in assigned:  # lag = records between what was fetched and the high watermark
+            highwater = self.consumer.highwater(partition)
+            if highwater is not None:
+                lag = highwater - await self.consumer.position(partition)
+                metrics.set_consumer_lag(partition.topic, partition.partition, lag)
 
     async def _commit(self, partitions: Iterable[TopicPartition]) -> None:
         points = self._tracker.commit_points(partitions)
@@ -162,12 +179,15 @@ class KafkaSource:
     async def revoked(self, partitions: set[TopicPartition]) -> None:
         await self._commit(partitions)
         self._tracker.forget(partitions)
+        for partition in partitions:
+            metrics.forget_partition(partition.topic, partition.partition)
         if partitions:
             log.info("revoked %d partition(s); their in-flight events will not be committed here", len(partitions))
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
         if self._paused and partitions:
             self.consumer.pause(*partitions)
+        metrics.set_paused_partitions(len(self.consumer.paused()))
         log.info("assigned %d partition(s)%s", len(partitions), " (paused)" if self._paused else "")
 
 
@@ -213,6 +233,10 @@ class InboxSource:
     @property
     def exhausted(self) -> bool:
         return self._next >= len(self._records)
+
+    @property
+    def assigned_partitions(self) -> int:
+        return 1
 
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
         if self._paused or max_records <= 0 or self.exhausted:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol
 
-from processor import __version__
+from processor import __version__, metrics
 from processor.errors import InvalidEvent, ProcessorError, TransientError
 from processor.inference.base import Localizer
 from processor.pipeline import anonymize_image
@@ -71,10 +71,12 @@ class FrameSlots:
         await self._semaphore.acquire()
         self._stats.in_flight += 1
         self._stats.peak_in_flight = max(self._stats.peak_in_flight, self._stats.in_flight)
+        metrics.FRAMES_IN_FLIGHT.inc()
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
+        metrics.FRAMES_IN_FLIGHT.dec()
         self._stats.in_flight -= 1
         self._semaphore.release()
 
@@ -142,6 +144,8 @@ class Worker:
                 return await self._dead_letter(record, event.id, INTERNAL, _describe(error), attempts)
             if published:
                 self._stats.completed += 1
+                metrics.record_completed()
+                metrics.observe_frame(completion.result)
             return published
 
     async def _retry_later(self, event: FrameEvent, error: TransientError, attempts: int) -> bool:
@@ -158,6 +162,7 @@ class Worker:
             delay,
         )
         self._stats.retries += 1
+        metrics.record_retried(error.kind)
         if await self._wait(delay):
             return True
         self._stats.abandoned += 1
@@ -237,6 +242,7 @@ class Worker:
             published = True
         if published:
             self._stats.dead_lettered += 1
+            metrics.record_dead_lettered(kind)
         return published
 
     async def _publish(self, send: Callable[[], Awaitable[None]], event_id: str | None) -> bool:

@@ -35,7 +35,7 @@ from pydantic import BaseModel, SecretStr
 
 from processor.configuration import default_configuration
 from processor.inference.base import BgrImage
-from processor.settings import InferenceSettings, Settings, StorageSettings, StreamSettings
+from processor.settings import HttpSettings, InferenceSettings, Settings, StorageSettings, StreamSettings
 from tests.frames import astronaut
 from tests.inference_stubs import StubModel
 
@@ -234,6 +234,7 @@ def processor_settings(
         **stream,
     }
     sections: dict[str, Any] = {
+        "http": HttpSettings(port=0),  # health and metrics on a free port: processors run side by side
         "storage": storage,
         "inference": InferenceSettings(
             url_configuration=registry, per_url_concurrency=64, total_concurrency=64, timeout_s=10.0

@@ -3,8 +3,10 @@ commits), and the embedded default (no Kafka: a local inbox in, JSON lines out).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 from kafka_helpers import Broker, consume_all, new_group_id, produce
@@ -133,6 +136,11 @@ async def test_no_event_is_lost_when_the_processor_is_killed_and_restarted(
     assert sum(len(etags) for etags in versions.values()) >= sum(done.values())
 
 
+async def _get(url: str) -> tuple[int, bytes]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.read()
+
+
 async def _committed_all(broker: Broker, topic: str, group_id: str, expected: dict[int, int]) -> bool:
     return await committed_offsets(broker, topic, group_id, len(expected)) == expected
 
@@ -171,6 +179,10 @@ async def test_sigterm_drains_commits_everything_done_and_exits_in_time(
         process = await spawn(settings, "sigterm").start()
         await wait_until(lambda: stub.requests[PREDICT] >= 40, 60, "processing under way")
         assert stub.in_flight.now > 0, "frames are in flight when the signal comes"
+        (address,) = re.findall(r"health and metrics on (http://\S+/)", process.log())
+        ready, exposition = await asyncio.gather(_get(address + "ready"), _get(address + "metrics"))
+        assert ready[0] == 200 and b'"assigned_partitions":2' in ready[1].replace(b" ", b"")
+        assert exposition[0] == 200 and b"anonymizer_events_completed_total" in exposition[1]
         signalled = time.monotonic()
         process.signal(signal.SIGTERM)
         code = await process.wait(30)

@@ -1,5 +1,8 @@
 """One event's processing: resolve its configuration, fetch, anonymize, put, publish — or dead-letter.
 
+Frames go through :func:`processor.pipeline.anonymize_image`; videos (``kind: video``, or a video suffix when
+the event does not say) through :func:`processor.video.objects.anonymized_video`.
+
 This is the one place that decides retry or dead letter. Transient errors are retried with exponential backoff
 and jitter, up to ``stream.max_attempts`` tries, without holding a frame slot while waiting (each event is its
 own task, so nothing else waits); permanent errors are dead-lettered at once; anything unplanned is logged and
@@ -17,17 +20,20 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from types import TracebackType
 from typing import Protocol
 
 from processor import __version__, metrics
-from processor.errors import InvalidEvent, ProcessorError, TransientError
+from processor.errors import ProcessorError, TransientError
 from processor.inference.base import Localizer
 from processor.pipeline import anonymize_image
 from processor.settings import Settings
 from processor.stream.configurations import Configurations
 from processor.stream.sink import Sink
 from processor.stream.source import Record
+from processor.video.objects import anonymized_video, is_video_name, output_suffix
+from schemas.config import UserConfiguration
 from schemas.events import CompletionEvent, DeadLetter, EventKind, FrameEvent
 
 log = logging.getLogger(__name__)
@@ -176,11 +182,11 @@ class Worker:
         return await self._dead_letter(record, None, INTERNAL, _describe(error), attempts=1)
 
     async def _anonymize(self, event: FrameEvent, attempts: int) -> CompletionEvent:
-        if event.kind is EventKind.video:
-            raise InvalidEvent(f"event {event.id}: video events are not processed by the stream yet")
         configuration = self._configurations.resolve(event.configuration)
         digest = configuration.digest()
         output_url = self._storage.output_url(event.source, digest, explicit=event.output)
+        if event.kind is EventKind.video or (event.kind is None and is_video_name(event.source)):
+            return await self._anonymize_video(event, attempts, configuration, output_url)
         async with self._slots:
             started = time.perf_counter()
             data = await self._storage.get(event.source)
@@ -210,6 +216,42 @@ class Worker:
             attributes=event.attributes,
             attempts=attempts,
             completed_at=datetime.now(UTC),
+        )
+
+    async def _anonymize_video(
+        self, event: FrameEvent, attempts: int, configuration: UserConfiguration, output_url: str
+    ) -> CompletionEvent:
+        """A video holds one frame slot (its own pipeline bounds the frames it decodes at once); its output
+        keeps the source's name with the container's suffix (.mp4 unless the source is .mov, .m4v or .mkv)."""
+        if event.output is None:
+            suffix = PurePosixPath(output_url).suffix
+            output_url = output_url.removesuffix(suffix) + output_suffix(event.source)
+        digest = configuration.digest()
+        async with self._slots:
+            data = await self._storage.get(event.source)
+            async with anonymized_video(data, event.source, configuration, self._localizer, self._settings) as video:
+                del data
+                encoded = await asyncio.to_thread(video.path.read_bytes)
+                await self._storage.put(
+                    output_url,
+                    encoded,
+                    content_type=video.content_type,
+                    metadata={"source": event.source, "configuration-hash": digest, "processor-version": __version__},
+                )
+                result = video.result
+        return CompletionEvent(
+            id=event.id,
+            source=event.source,
+            output=output_url,
+            kind=EventKind.video,
+            result=result.frame_result(),
+            configuration_hash=digest,
+            processor_version=__version__,
+            attributes=event.attributes,
+            attempts=attempts,
+            completed_at=datetime.now(UTC),
+            frames=result.frames,
+            duration_s=result.duration_s,
         )
 
     async def _dead_letter(self, record: Record, event_id: str | None, kind: str, message: str, attempts: int) -> bool:

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import av
 import orjson
 import pytest
 from kafka_helpers import Broker, Message, consume_all, new_group_id, produce
@@ -38,8 +39,9 @@ from stream_support import (
 from processor.service import serve
 from processor.settings import Settings, StorageSettings
 from processor.stream.worker import StreamStats
-from schemas.events import CompletionEvent, DeadLetter
+from schemas.events import CompletionEvent, DeadLetter, EventKind
 from tests.inference_stubs import InferenceStub
+from tests.videos import Clip, write_clip
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -286,3 +288,39 @@ async def test_two_processors_in_one_group_split_the_partitions_and_together_pro
     assert first_stats.completed + second_stats.completed == sum(ids.values())
     assert len(await list_keys(store, "anonymized")) == count
     assert await committed_offsets(broker, topics.input, group_id, 4) == ends(metadata, 4)
+
+
+async def test_a_video_announced_by_a_notification_is_anonymized_into_an_mp4_with_a_completion(
+    tansu: Broker,
+    storage_settings: StorageSettings,
+    s3_bucket: Callable[[], str],
+    s3_store: Callable[[str], S3Store],
+    tmp_path: Path,
+    start: Callable[[Settings], Processor],
+) -> None:
+    bucket = s3_bucket()
+    store = s3_store(bucket)
+    topics = await new_topics(tansu, 1)
+    clip = Clip(frames=12, size=(480, 270), face_height=60)
+    write_clip(tmp_path / "clip.avi", clip, audio=None)
+    await upload(store, {"clips/cam 1.avi": (tmp_path / "clip.avi").read_bytes()})
+    await produce(tansu, topics.input, [s3_notification(bucket, ["clips/cam 1.avi"])])
+
+    async with InferenceStub([stub_model()]) as stub:
+        settings = processor_settings(
+            tansu, storage_settings, tmp_path, topics=topics, group_id=new_group_id(), inference_urls=[stub.url]
+        )
+        processor = start(settings)
+        await processor.wait_for(1, 60)
+        stats = await processor.close()
+
+    assert (stats.completed, stats.dead_lettered) == (1, 0)
+    (record,) = await consume_all(tansu, topics.completions, 1)
+    completion = CompletionEvent.model_validate_json(record.value or b"")
+    assert (completion.kind, completion.frames) == (EventKind.video, 12)
+    assert completion.output.endswith("/clips/cam 1.mp4")  # .avi sources are written as .mp4
+    assert completion.result.counts == {"face": 12}  # the stub's one box, in every frame
+    output = tmp_path / "out.mp4"
+    output.write_bytes(await read(store, completion.output.removeprefix(f"s3://{bucket}/")))
+    with av.open(str(output)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 12

@@ -1,6 +1,6 @@
 """The embedded default's input: a local inbox read once, as the messages a Kafka topic would hold.
 
-A folder of frames gives one FrameEvent per image file (``file://`` source, the relative path as id); a
+A folder gives one FrameEvent per image or video file (``file://`` source, the relative path as id); a
 ``.jsonl`` file gives one message per non-empty line, each any event the stream accepts (FrameEvent, S3
 notification, CloudEvent), parsed later by the same code as Kafka messages.
 """
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from processor.errors import InvalidEvent
+from processor.video.objects import VIDEO_SUFFIXES
 from schemas.events import FrameEvent
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
@@ -33,7 +34,7 @@ def inbox_messages(inbox: Path, skip: Callable[[str], bool] = lambda url: False)
 
 
 def frame_messages(folder: Path, skip: Callable[[str], bool]) -> list[Message]:
-    """One FrameEvent per image file under ``folder`` (hidden files and folders left out)."""
+    """One FrameEvent per image or video file under ``folder`` (hidden files and folders left out)."""
     root = folder.absolute()
     messages: list[Message] = []
     for path in sorted(root.rglob("*")):
@@ -41,7 +42,7 @@ def frame_messages(folder: Path, skip: Callable[[str], bool]) -> list[Message]:
         url = "file://" + path.as_posix()  # the storage takes file paths verbatim, not percent-encoded
         if (
             not path.is_file()
-            or path.suffix.lower() not in IMAGE_SUFFIXES
+            or path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES
             or any(part.startswith(".") for part in relative.parts)
             or skip(url)
         ):

@@ -12,8 +12,8 @@ from processor.stream.inbox import inbox_messages
 from processor.stream.messages import parse_message
 
 
-def test_a_folder_gives_one_frame_event_per_image_in_path_order(tmp_path: Path) -> None:
-    for name in ("b.jpg", "a.PNG", "sub dir/c.jpeg", "notes.txt", ".hidden/d.jpg", "done/e.jpg"):
+def test_a_folder_gives_one_frame_event_per_image_or_video_in_path_order(tmp_path: Path) -> None:
+    for name in ("b.jpg", "a.PNG", "sub dir/c.jpeg", "notes.txt", ".hidden/d.jpg", "done/e.jpg", "clip.MP4"):
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
@@ -21,9 +21,9 @@ def test_a_folder_gives_one_frame_event_per_image_in_path_order(tmp_path: Path) 
     messages = inbox_messages(tmp_path, skip=lambda url: "/done/" in url)
 
     events = [event for _, value in messages for event in parse_message(value, [])]
-    assert [event.id for event in events] == ["a.PNG", "b.jpg", "sub dir/c.jpeg"]
-    assert events[2].source == f"file://{tmp_path.absolute().as_posix()}/sub dir/c.jpeg"  # verbatim, not %-encoded
-    assert [key for key, _ in messages] == [b"a.PNG", b"b.jpg", b"sub dir/c.jpeg"]
+    assert [event.id for event in events] == ["a.PNG", "b.jpg", "clip.MP4", "sub dir/c.jpeg"]
+    assert events[3].source == f"file://{tmp_path.absolute().as_posix()}/sub dir/c.jpeg"  # verbatim, not %-encoded
+    assert [key for key, _ in messages] == [b"a.PNG", b"b.jpg", b"clip.MP4", b"sub dir/c.jpeg"]
 
 
 def test_a_jsonl_file_gives_one_message_per_line_of_any_event_kind(tmp_path: Path) -> None:

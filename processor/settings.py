@@ -27,7 +27,7 @@ class OutputSettings(BaseModel):
 
     model_config = _section
 
-    jpeg_quality: int = Field(default=95, ge=1, le=100)
+    jpeg_quality: int = Field(default=95, ge=1, le=100, description="JPEG/WebP output quality")
     keep_metadata: bool = Field(default=False, description="keep EXIF (GPS included); stripped by default")
     box_scale: dict[str, float] = Field(
         default_factory=lambda: {"face": 1.3}, description="grow boxes of these labels about their centre"
@@ -59,17 +59,19 @@ class InferenceSettings(BaseModel):
 
     model_config = _section
 
-    url_configuration: Path = Path("jsonFiles/url_configuration.json")
-    per_url_concurrency: int = Field(default=8, ge=1)
-    total_concurrency: int = Field(default=64, ge=1)
-    timeout_s: float = Field(default=30.0, gt=0)
-    connect_timeout_s: float = Field(default=5.0, gt=0)
-    max_attempts: int = Field(default=3, ge=1)
-    backoff_base_s: float = Field(default=0.2, gt=0)
-    backoff_max_s: float = Field(default=5.0, gt=0)
-    unhealthy_after_failures: int = Field(default=5, ge=1)
-    probe_interval_s: float = Field(default=10.0, gt=0)
-    refresh_interval_s: float = Field(default=60.0, gt=0)
+    url_configuration: Path = Field(
+        default=Path("jsonFiles/url_configuration.json"), description="the URL registry file; missing = builtin only"
+    )
+    per_url_concurrency: int = Field(default=8, ge=1, description="requests in flight per inference URL")
+    total_concurrency: int = Field(default=64, ge=1, description="requests in flight over all URLs")
+    timeout_s: float = Field(default=30.0, gt=0, description="one inference request")
+    connect_timeout_s: float = Field(default=5.0, gt=0, description="one connection; also the start-up wait")
+    max_attempts: int = Field(default=3, ge=1, description="tries of a request (5xx, timeouts, refused)")
+    backoff_base_s: float = Field(default=0.2, gt=0, description="first retry backoff (doubling, full jitter)")
+    backoff_max_s: float = Field(default=5.0, gt=0, description="backoff cap")
+    unhealthy_after_failures: int = Field(default=5, ge=1, description="failures in a row that mark a URL unhealthy")
+    probe_interval_s: float = Field(default=10.0, gt=0, description="an unhealthy URL is tried again after this")
+    refresh_interval_s: float = Field(default=60.0, gt=0, description="capabilities rediscovery period")
 
 
 class StorageSettings(BaseModel):
@@ -79,18 +81,18 @@ class StorageSettings(BaseModel):
 
     s3_endpoint: str | None = Field(default=None, description="e.g. http://minio:9000; None = AWS")
     s3_region: str = "us-east-1"
-    s3_access_key_id: SecretStr | None = None
+    s3_access_key_id: SecretStr | None = Field(default=None, description="None = AWS_* env / instance role")
     s3_secret_access_key: SecretStr | None = None
-    s3_allow_http: bool = False
+    s3_allow_http: bool = Field(default=False, description="allow http:// endpoints (MinIO in a private network)")
     s3_virtual_hosted_style: bool = Field(default=False, description="False = path-style (MinIO)")
-    gcs_service_account_path: Path | None = None
-    azure_account_name: str | None = None
+    gcs_service_account_path: Path | None = Field(default=None, description="None = GOOGLE_* env")
+    azure_account_name: str | None = Field(default=None, description="None = AZURE_* env")
     azure_account_key: SecretStr | None = None
     file_root: Path | None = Field(default=None, description="file:// keys may never escape this folder")
     output_prefix: str = Field(default="anonymized/", description="prefix of output keys in the source bucket")
     output_url: str | None = Field(default=None, description="write outputs here instead, e.g. s3://out-bucket/")
     timeout_s: float = Field(default=30.0, gt=0, description="one storage request, transfer included")
-    connect_timeout_s: float = Field(default=5.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0, description="one storage connection")
     max_retries: int = Field(default=2, ge=0, description="obstore's own retries; the stream retries above that")
 
 
@@ -98,16 +100,16 @@ class KafkaSettings(BaseModel):
     model_config = _section
 
     bootstrap_servers: str | None = Field(default=None, description="None = embedded default (local inbox)")
-    input_topic: str = "frames"
-    completion_topic: str = "frames.anonymized"
-    dead_letter_topic: str = "frames.dead-letter"
-    group_id: str = "anonymizer"
+    input_topic: str = Field(default="frames", description="frame events in")
+    completion_topic: str = Field(default="frames.anonymized", description="completion events out")
+    dead_letter_topic: str = Field(default="frames.dead-letter", description="dead letters out")
+    group_id: str = Field(default="anonymizer", description="consumer group shared by all processors")
     client_id: str = "anonymizer"
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str | None = None
+    security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
+    sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
+    ssl_cafile: Path | None = Field(default=None, description="CA bundle for SSL")
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 3_000
     rebalance_timeout_ms: int | None = None
@@ -122,11 +124,11 @@ class StreamSettings(BaseModel):
 
     max_in_flight: int = Field(default=32, ge=1, description="frames being processed at once")
     resume_below: int | None = Field(default=None, description="low watermark; default max_in_flight // 2")
-    commit_interval_s: float = Field(default=1.0, gt=0)
+    commit_interval_s: float = Field(default=1.0, gt=0, description="how often commit points are committed")
     max_attempts: int = Field(default=4, ge=1, description="tries of a transient failure before dead-lettering")
-    retry_backoff_s: float = Field(default=0.5, gt=0)
-    retry_backoff_max_s: float = Field(default=15.0, gt=0)
-    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    retry_backoff_s: float = Field(default=0.5, gt=0, description="first retry backoff (doubling, jittered)")
+    retry_backoff_max_s: float = Field(default=15.0, gt=0, description="retry backoff cap")
+    shutdown_timeout_s: float = Field(default=30.0, gt=0, description="drain time after SIGTERM")
     default_configuration: Path | None = Field(
         default=None, description="user configuration applied to events that name none; None = built-in default"
     )
@@ -138,9 +140,9 @@ class StreamSettings(BaseModel):
 class HttpSettings(BaseModel):
     model_config = _section
 
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", description="serve and run (health, metrics) listen here")
     port: int = Field(default=8080, ge=0, le=65535)
-    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0, description="POST /anonymize/ body limit")
     max_video_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="POST /anonymize_video/, on disk")
     max_frames_in_flight: int = Field(default=8, ge=1, description="images anonymized at once by the API; more wait")
 
@@ -180,5 +182,5 @@ class Settings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     http: HttpSettings = HttpSettings()
     video: VideoSettings = VideoSettings()
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")

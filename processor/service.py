@@ -53,10 +53,11 @@ async def run(settings: Settings) -> int:
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(number)
     log.info(
-        "stopped: %d completed, %d dead-lettered, %d retries, %d abandoned for replay; "
+        "stopped: %d completed, %d dead-lettered, %d own outputs skipped, %d retries, %d abandoned for replay; "
         "at most %d frames in flight, %d events pending",
         stats.completed,
         stats.dead_lettered,
+        stats.skipped,
         stats.retries,
         stats.abandoned,
         stats.peak_in_flight,

@@ -27,6 +27,7 @@ from typing import Protocol
 from processor import __version__, metrics
 from processor.errors import ProcessorError, TransientError
 from processor.inference.base import Localizer
+from processor.logs import log_context
 from processor.pipeline import anonymize_image
 from processor.settings import Settings
 from processor.stream.configurations import Configurations
@@ -51,6 +52,8 @@ class Storage(Protocol):
 
     def output_url(self, source_url: str, configuration_hash: str, explicit: str | None = None) -> str: ...
 
+    def is_output(self, url: str) -> bool: ...
+
 
 @dataclass
 class StreamStats:
@@ -61,6 +64,7 @@ class StreamStats:
     peak_in_flight: int = 0
     peak_pending: int = 0
     completed: int = 0
+    skipped: int = 0
     dead_lettered: int = 0
     retries: int = 0
     abandoned: int = 0
@@ -126,7 +130,18 @@ class Worker:
 
     async def process(self, event: FrameEvent, record: Record) -> bool:
         """Complete or dead-letter ``event`` (from ``record``). True when it is done, False when abandoned at
-        shutdown. Publishes before returning True: the caller marks the offset done only then."""
+        shutdown. Publishes before returning True: the caller marks the offset done only then.
+
+        An event about one of our own outputs (a bucket notification of the object we just wrote) is skipped:
+        anonymizing it would write ``anonymized/<hash>/anonymized/<hash>/...`` and loop for ever."""
+        with log_context(event_id=event.id):
+            if self._storage.is_output(event.source):
+                log.info("event %s: %s is an output of this processor, skipped", event.id, event.source)
+                self._stats.skipped += 1
+                return True
+            return await self._process(event, record)
+
+    async def _process(self, event: FrameEvent, record: Record) -> bool:
         attempts = 0
         while True:
             attempts += 1

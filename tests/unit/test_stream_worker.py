@@ -293,3 +293,18 @@ async def test_a_parser_bug_is_dead_lettered_as_internal(build: Build) -> None:
     assert await worker.reject(record(b"{}"), KeyError("Records")) is True
     ((letter, _),) = sink.dead_letters
     assert (letter.error_kind, letter.error_message) == (INTERNAL, "KeyError: 'Records'")
+
+
+async def test_a_notification_of_our_own_output_is_skipped_not_anonymized_again(
+    build: Build, storage: ObjectStorage, source_url: str
+) -> None:
+    localizer = ScriptedLocalizer()
+    worker, sink, stats = build(localizer)
+    await worker.process(FrameEvent(id="e1", source=source_url), record())
+    output = sink.completions[0].output
+
+    assert await worker.process(FrameEvent(id="e2", source=output), record()) is True  # done: its offset may move
+
+    assert len(sink.completions) == 1 and not sink.dead_letters
+    assert stats.skipped == 1
+    assert localizer.calls == 2  # the first event's two entries only

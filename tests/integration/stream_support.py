@@ -40,9 +40,6 @@ from tests.frames import astronaut
 from tests.inference_stubs import StubModel
 
 STUB_MODEL = "stub_detector"
-# Face boxes of the two public-domain photos, checked by eye (x1, y1, x2, y2).
-ASTRONAUT_FACE = (180, 58, 270, 178)
-GRACE_HOPPER_FACE = (175, 131, 357, 336)
 CENTRE_BOX = {"left": 0.25, "top": 0.25, "right": 0.75, "bottom": 0.75}  # of the frame, see stub_model()
 TINY_SIDE = 96
 

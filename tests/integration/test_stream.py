@@ -15,8 +15,6 @@ import pytest
 from kafka_helpers import Broker, Message, consume_all, new_group_id, produce
 from obstore.store import S3Store
 from stream_support import (
-    ASTRONAUT_FACE,
-    GRACE_HOPPER_FACE,
     builtin_configuration,
     centre_is_black,
     cloud_event,
@@ -40,6 +38,7 @@ from processor.service import serve
 from processor.settings import Settings, StorageSettings
 from processor.stream.worker import StreamStats
 from schemas.events import CompletionEvent, DeadLetter, EventKind
+from tests.frames import ASTRONAUT_FACE, GRACE_HOPPER_FACE
 from tests.inference_stubs import InferenceStub
 from tests.videos import Clip, write_clip
 

@@ -18,11 +18,10 @@ from tqdm import tqdm
 
 from processor.errors import ProcessorError
 from processor.inference.base import Localizer
+from processor.media import IMAGE_SUFFIXES
 from processor.pipeline import anonymize_image
 from processor.settings import Settings
 from schemas.config import UserConfiguration
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 
 
 @dataclass

@@ -9,7 +9,10 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from processor import __version__
+from processor.errors import InvalidConfiguration
 from processor.logs import configure_logging
 from processor.settings import Settings
 
@@ -17,12 +20,24 @@ SAMPLES = Path(str(resources.files("processor") / "samples"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    arguments = parser.parse_args(argv)
-    settings = Settings()
+    """Exit codes: 0 done, 1 the work failed (some files, a service), 2 bad settings, flags or configuration."""
+    arguments = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        problems = ("ANONYMIZER_" + "__".join(map(str, e["loc"])).upper() + f": {e['msg']}" for e in error.errors())
+        return _refuse("invalid settings: " + "; ".join(problems))
     configure_logging(settings.log_level, settings.log_format)
-    code: int = arguments.command(arguments, settings)
+    try:
+        code: int = arguments.command(arguments, settings)
+    except InvalidConfiguration as error:
+        return _refuse(str(error))
     return code
+
+
+def _refuse(message: str) -> int:
+    print(f"anonymizer: {message}", file=sys.stderr)  # noqa: T201
+    return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,18 +106,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _image(arguments: argparse.Namespace, settings: Settings) -> int:
     from processor.batch import anonymize_files, collect_images
-    from processor.configuration import default_configuration, load_configuration
-    from processor.errors import InvalidConfiguration
+    from processor.configuration import chosen_configuration
     from processor.localizers import open_localizer
 
-    try:
-        if arguments.config:
-            configuration = load_configuration(arguments.config)
-        else:
-            configuration = default_configuration(persons=arguments.persons)
-    except InvalidConfiguration as error:
-        print(f"anonymizer: {error}", file=sys.stderr)  # noqa: T201
-        return 2
+    configuration = chosen_configuration(arguments.config, persons=arguments.persons)
     pairs = collect_images(arguments.paths or [SAMPLES], arguments.out)
     if not pairs:
         print("anonymizer: no images found in " + ", ".join(map(str, arguments.paths)), file=sys.stderr)  # noqa: T201
@@ -128,8 +135,8 @@ def _image(arguments: argparse.Namespace, settings: Settings) -> int:
 def _video(arguments: argparse.Namespace, settings: Settings) -> int:
     from pydantic import ValidationError
 
-    from processor.configuration import default_configuration, load_configuration
-    from processor.errors import InvalidConfiguration, ProcessorError
+    from processor.configuration import chosen_configuration
+    from processor.errors import ProcessorError
     from processor.settings import VideoSettings
     from processor.video.console import anonymize_video_console, summary_line
     from processor.video.writer import output_container
@@ -142,15 +149,8 @@ def _video(arguments: argparse.Namespace, settings: Settings) -> int:
     except ValidationError as error:
         print("anonymizer: " + "; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in error.errors()), file=sys.stderr)  # noqa: T201
         return 2
-    try:
-        output_container(arguments.output)
-        if arguments.config:
-            configuration = load_configuration(arguments.config)
-        else:
-            configuration = default_configuration(persons=arguments.persons)
-    except InvalidConfiguration as error:
-        print(f"anonymizer: {error}", file=sys.stderr)  # noqa: T201
-        return 2
+    output_container(arguments.output)
+    configuration = chosen_configuration(arguments.config, persons=arguments.persons)
     job = anonymize_video_console(
         arguments.input,
         arguments.output,
@@ -217,8 +217,8 @@ def _bench(arguments: argparse.Namespace, settings: Settings) -> int:
 
 def _enqueue(arguments: argparse.Namespace, settings: Settings) -> int:
     from processor.errors import ProcessorError, TransientError
+    from processor.media import IMAGE_SUFFIXES
     from processor.stream.enqueue import enqueue
-    from processor.stream.inbox import IMAGE_SUFFIXES
 
     if arguments.rate is not None and arguments.rate <= 0:
         print("anonymizer: --rate must be positive", file=sys.stderr)  # noqa: T201

@@ -49,6 +49,11 @@ def default_configuration(*, persons: bool = False) -> UserConfiguration:
     return UserConfiguration(sensitive_info=entries)
 
 
+def chosen_configuration(path: Path | None, *, persons: bool = False) -> UserConfiguration:
+    """The configuration a command was given (a file), else the embedded default."""
+    return load_configuration(path) if path is not None else default_configuration(persons=persons)
+
+
 def parse_configuration(raw: bytes | str | dict[str, Any]) -> UserConfiguration:
     """Validate a user configuration (JSON text or a decoded object). Raises InvalidConfiguration listing all
     problems, each naming the entry and field, e.g. ``sensitive_info[2].class_name: Field required``."""

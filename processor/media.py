@@ -22,6 +22,8 @@ from processor.inference.base import BgrImage, Frame
 Image.MAX_IMAGE_PIXELS = None
 
 _CV2_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tiff"}
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+"""File name suffixes taken for images when folders and buckets are listed."""
 CONTENT_TYPES = {
     "jpeg": "image/jpeg",
     "png": "image/png",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Coroutine
 from contextlib import AsyncExitStack
@@ -25,6 +24,7 @@ from processor.errors import InvalidEvent
 from processor.health import inference_readiness, serve_health
 from processor.inference.router import InferenceRouter
 from processor.localizers import open_localizer
+from processor.serving import stop_on_signals
 from processor.settings import Settings
 from processor.storage import ObjectStorage
 from processor.stream.configurations import Configurations
@@ -43,15 +43,8 @@ _PAUSED_FETCH_TIMEOUT_S = 0.05  # short while paused: resume soon after events f
 
 async def run(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT (or, for the embedded inbox, until every inbox event is done); 0 on a clean stop."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for number in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(number, stop.set)
-    try:
+    with stop_on_signals() as stop:
         stats = await serve(settings, stop)
-    finally:
-        for number in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(number)
     log.info(
         "stopped: %d completed, %d dead-lettered, %d own outputs skipped, %d retries, %d abandoned for replay; "
         "at most %d frames in flight, %d events pending",

@@ -7,9 +7,7 @@ status of :mod:`processor.api.statuses`). Shared resources open in ``cleanup_ctx
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +20,7 @@ from processor.api.routes import ENDPOINTS
 from processor.api.statuses import describe_error
 from processor.envelope import envelope_errors
 from processor.health import health_routes, inference_readiness, observe_requests
+from processor.serving import serve_app
 from processor.settings import Settings
 from schemas.api import Alive, NotReady, Readiness
 
@@ -53,21 +52,9 @@ def create_app(settings: Settings) -> web.Application:
 
 async def serve_api(settings: Settings) -> None:
     """Serve on ``http.host:http.port`` until SIGINT or SIGTERM, then finish running requests and stop."""
-    runner = web.AppRunner(create_app(settings))
-    await runner.setup()
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await web.TCPSite(runner, settings.http.host, settings.http.port).start()
-        for address in runner.addresses:
-            log.info("anonymization API on http://%s:%s/ (docs: /docs)", *address[:2])
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        await runner.cleanup()
+    await serve_app(
+        create_app(settings), settings.http.host, settings.http.port, "anonymization API on {url} (docs: /docs)", log
+    )
 
 
 def _operations(routes: list[web.RouteDef]) -> tuple[Endpoint, ...]:

@@ -15,7 +15,6 @@ import functools
 import io
 import logging
 import math
-import signal
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -38,6 +37,7 @@ from processor.errors import (
 from processor.inference.base import BgrImage, Box
 from processor.inference.builtin.catalog import ModelInfo, model_info
 from processor.inference.builtin.models import BuiltinModels
+from processor.serving import serve_app
 from processor.settings import Settings
 from schemas.config import InferenceType
 
@@ -85,21 +85,7 @@ def create_inference_app(settings: Settings, models: BuiltinModels | None = None
 
 async def serve_inference(settings: Settings, host: str, port: int) -> None:
     """Serve until SIGINT or SIGTERM, then finish running requests and stop."""
-    runner = web.AppRunner(create_inference_app(settings))
-    await runner.setup()
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await web.TCPSite(runner, host, port).start()
-        for address in runner.addresses:
-            log.info("serving the built-in models on http://%s:%s/", *address[:2])
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-        await runner.cleanup()
+    await serve_app(create_inference_app(settings), host, port, "serving the built-in models on {url}", log)
 
 
 async def _executor(app: web.Application, *, workers: int) -> AsyncIterator[None]:

@@ -25,9 +25,9 @@ from pydantic import TypeAdapter, ValidationError
 from tqdm import tqdm
 
 from processor.errors import BrokerUnavailable, InvalidConfiguration
+from processor.media import IMAGE_SUFFIXES
 from processor.settings import Settings
 from processor.storage import ObjectStorage
-from processor.stream.inbox import IMAGE_SUFFIXES
 from processor.stream.kafka import connection_options
 from schemas.events import ConfigurationName, FrameEvent
 

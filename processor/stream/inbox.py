@@ -11,10 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from processor.errors import InvalidEvent
+from processor.media import IMAGE_SUFFIXES
 from processor.video.objects import VIDEO_SUFFIXES
 from schemas.events import FrameEvent
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 
 Message = tuple[bytes | None, bytes]
 """(key, value) of one inbox message."""

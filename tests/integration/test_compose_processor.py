@@ -32,11 +32,11 @@ from builtin_inference import running_infer
 from kafka_helpers import Broker, Message, consume_all, produce
 from obstore.store import S3Store
 from servers import HOST, free_port
-from stream_support import ASTRONAUT_FACE, encode_jpeg, list_keys, read, region_change, upload, wait_until
+from stream_support import encode_jpeg, list_keys, read, region_change, upload, wait_until
 
 from schemas.events import CompletionEvent
 from tests.deploy.compose import bind_mounts, load_compose, service_environment
-from tests.frames import astronaut
+from tests.frames import ASTRONAUT_FACE, astronaut
 
 pytestmark = pytest.mark.timeout(240)
 

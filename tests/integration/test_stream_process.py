@@ -21,7 +21,6 @@ import pytest
 from kafka_helpers import Broker, consume_all, new_group_id, produce
 from obstore.store import S3Store
 from stream_support import (
-    ASTRONAUT_FACE,
     STUB_MODEL,
     ProcessorProcess,
     committed_offsets,
@@ -42,6 +41,7 @@ from stream_support import (
 
 from processor.settings import Settings, StorageSettings
 from schemas.events import CompletionEvent, DeadLetter
+from tests.frames import ASTRONAUT_FACE
 from tests.inference_stubs import InferenceStub
 
 pytestmark = pytest.mark.timeout(300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,17 @@ def test_invalid_configuration_is_refused_before_any_work(tmp_path: Path) -> Non
     assert "sensitive_info[0].anonymization_degree" in done.stderr
     assert "sensitive_info[0].anonymization_technique: unknown technique 'swirl'" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_setting_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*ANONYMIZER, "image", "--no-progress"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "ANONYMIZER_BUILTIN__FACE_THRESHOLD": "2"},
+    )
+    assert done.returncode == 2
+    assert "invalid settings: ANONYMIZER_BUILTIN__FACE_THRESHOLD: Input should be less than 1" in done.stderr

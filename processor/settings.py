@@ -157,6 +157,9 @@ class VideoSettings(BaseModel):
         "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"
     ] = Field(default="veryfast", description="x264 preset: slower = smaller file at the same quality")
     frames_in_flight: int = Field(default=4, ge=1, description="frames being localized at once in one video")
+    videos_in_flight: int = Field(
+        default=1, ge=1, description="stream: videos processed at once (each holds its object and ~12 frames)"
+    )
     smoothing_frames: int = Field(
         default=2, ge=0, description="k: a region found in frame t is also hidden in frames t-k … t+k (0 = off)"
     )

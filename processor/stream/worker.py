@@ -127,6 +127,7 @@ class Worker:
         self._stop = stop
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._slots = FrameSlots(settings.stream.max_in_flight, stats)
+        self._videos = asyncio.Semaphore(settings.video.videos_in_flight)
 
     async def process(self, event: FrameEvent, record: Record) -> bool:
         """Complete or dead-letter ``event`` (from ``record``). True when it is done, False when abandoned at
@@ -236,13 +237,14 @@ class Worker:
     async def _anonymize_video(
         self, event: FrameEvent, attempts: int, configuration: UserConfiguration, output_url: str
     ) -> CompletionEvent:
-        """A video holds one frame slot (its own pipeline bounds the frames it decodes at once); its output
-        keeps the source's name with the container's suffix (.mp4 unless the source is .mov, .m4v or .mkv)."""
+        """A video holds one frame slot and one of ``video.videos_in_flight`` (its own pipeline bounds the frames
+        it decodes at once); its output keeps the source's name with the container's suffix (.mp4 unless the
+        source is .mov, .m4v or .mkv)."""
         if event.output is None:
             suffix = PurePosixPath(output_url).suffix
             output_url = output_url.removesuffix(suffix) + output_suffix(event.source)
         digest = configuration.digest()
-        async with self._slots:
+        async with self._videos, self._slots:
             data = await self._storage.get(event.source)
             async with anonymized_video(data, event.source, configuration, self._localizer, self._settings) as video:
                 del data

@@ -10,6 +10,7 @@ import pytest
 
 from processor.configuration import default_configuration, load_configuration, parse_configuration
 from processor.errors import InvalidConfiguration
+from schemas.config import UrlConfiguration
 
 
 def entry(**changes: Any) -> dict[str, Any]:
@@ -92,3 +93,11 @@ def test_digest_is_stable_and_sensitive_to_content() -> None:
     one = parse_configuration({"sensitive_info": [entry()]})
     assert one.digest() == parse_configuration({"sensitive_info": [entry()]}).digest()
     assert one.digest() != parse_configuration({"sensitive_info": [entry(anonymization_degree=0.5)]}).digest()
+
+
+def test_the_shipped_sample_files_are_valid() -> None:
+    folder = Path(__file__).parents[2] / "jsonFiles"
+    configuration = load_configuration(folder / "user_configuration.json")
+    assert [e.class_name for e in configuration.sensitive_info] == ["face", "license_plate"]
+    urls = UrlConfiguration.model_validate_json((folder / "url_configuration.json").read_bytes())
+    assert urls.urls == ["builtin"]

@@ -10,42 +10,30 @@ from pydantic import ValidationError
 
 from processor.anonymize.registry import technique_names
 from processor.errors import InvalidConfiguration
+from processor.inference.builtin.catalog import BUILTIN_URL
 from schemas.config import InferenceType, SensitiveInfo, UserConfiguration
 
-BUILTIN_URL = "builtin"
+
+def builtin_entry(model_name: str, class_name: str, inference_type: InferenceType) -> SensitiveInfo:
+    """An entry served by the built-in detectors, blurred at degree 1."""
+    return SensitiveInfo(
+        model_name=model_name,
+        class_name=class_name,
+        anonymization_technique="blurring",
+        inference_type=inference_type,
+        anonymization_degree=1.0,
+        url=BUILTIN_URL,
+    )
 
 
 def default_configuration(*, persons: bool = False) -> UserConfiguration:
-    """The embedded default: faces and licence plates blurred at degree 1 by the built-in detectors."""
+    """The embedded default: faces and licence plates (and persons if asked) blurred by the built-in detectors."""
     entries = [
-        SensitiveInfo(
-            model_name="centerface",
-            class_name="face",
-            anonymization_technique="blurring",
-            inference_type=InferenceType.detection,
-            anonymization_degree=1.0,
-            url=BUILTIN_URL,
-        ),
-        SensitiveInfo(
-            model_name="plate_cascade",
-            class_name="license_plate",
-            anonymization_technique="blurring",
-            inference_type=InferenceType.detection,
-            anonymization_degree=1.0,
-            url=BUILTIN_URL,
-        ),
+        builtin_entry("centerface", "face", InferenceType.detection),
+        builtin_entry("plate_cascade", "license_plate", InferenceType.detection),
     ]
     if persons:
-        entries.append(
-            SensitiveInfo(
-                model_name="selfie_segmentation",
-                class_name="person",
-                anonymization_technique="blurring",
-                inference_type=InferenceType.segmentation,
-                anonymization_degree=1.0,
-                url=BUILTIN_URL,
-            )
-        )
+        entries.append(builtin_entry("selfie_segmentation", "person", InferenceType.segmentation))
     return UserConfiguration(sensitive_info=entries)
 
 

@@ -22,7 +22,7 @@ import cv2
 import orjson
 
 from processor.bench.scenes import crowd_frame
-from processor.configuration import BUILTIN_URL
+from processor.inference.builtin.catalog import BUILTIN_URL
 from processor.inference.http import InferenceClient
 from processor.localizers import open_localizer
 from processor.pipeline import anonymize_image

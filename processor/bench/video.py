@@ -29,7 +29,7 @@ import av
 import cv2
 import numpy as np
 
-from processor.configuration import BUILTIN_URL
+from processor.configuration import builtin_entry
 from processor.inference.base import BgrImage, Box, Frame, Localization
 from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.settings import Settings, VideoSettings
@@ -38,18 +38,7 @@ from processor.video.reader import DecodedFrame, VideoReader
 from processor.video.writer import VideoWriter
 from schemas.config import InferenceType, SensitiveInfo, UserConfiguration
 
-FACES = UserConfiguration(
-    sensitive_info=[
-        SensitiveInfo(
-            model_name="centerface",
-            class_name="face",
-            anonymization_technique="blurring",
-            inference_type=InferenceType.detection,
-            anonymization_degree=1.0,
-            url=BUILTIN_URL,
-        )
-    ]
-)
+FACES = UserConfiguration(sensitive_info=[builtin_entry("centerface", "face", InferenceType.detection)])
 
 
 class StubLocalizer:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from processor.bench.rows import format_rows
 from processor.settings import Settings
 
 PARTS = ("table", "kernels", "embedded", "video", "stream")
@@ -191,22 +192,10 @@ def format_report(report: dict[str, Any]) -> str:
     }
     for part, (key, title) in titled.items():
         if part in report:
-            blocks.append(title + "\n" + _rows(report[part], key))
+            blocks.append(title + "\n" + format_rows(report[part], key, indent="  "))
     for part, reason in report["skipped"].items():
         blocks.append(f"{part}: skipped, {reason}")
     return "\n\n".join(blocks)
-
-
-def _rows(rows: Sequence[dict[str, Any]], key: str) -> str:
-    lines = []
-    for row in rows:
-        figures = ", ".join(
-            f"{name} {value:.2f}" if isinstance(value, float) else f"{name} {value}"
-            for name, value in row.items()
-            if name != key
-        )
-        lines.append(f"  {row[key]:<42} {figures}")
-    return "\n".join(lines)
 
 
 def bench_command(settings: Settings, arguments: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 
 from processor.batch import anonymize_files, collect_images
+from processor.bench.rows import format_rows
 from processor.bench.scenes import crowd_frame
 from processor.configuration import default_configuration
 from processor.localizers import open_localizer
@@ -107,13 +108,7 @@ def main() -> None:
     if arguments.json:
         json.dump(rows, sys.stdout, indent=2)
         return
-    for row in rows:
-        figures = ", ".join(
-            f"{key} {value:.1f}" if isinstance(value, float) else f"{key} {value}"
-            for key, value in row.items()
-            if key != "setting"
-        )
-        print(f"{row['setting']:<40} {figures}")  # noqa: T201
+    print(format_rows(rows, "setting"))  # noqa: T201
 
 
 if __name__ == "__main__":

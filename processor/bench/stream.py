@@ -42,6 +42,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from obstore.store import S3Store
 
+from processor.bench.rows import format_rows
 from processor.bench.scenes import crowd_frame
 from processor.bench.stub_inference import LABEL, MODEL
 from processor.media import decode, encode
@@ -372,13 +373,7 @@ def main() -> None:
     if arguments.json:
         json.dump(rows, sys.stdout, indent=2)
         return
-    for row in rows:
-        figures = ", ".join(
-            f"{key} {value:.2f}" if isinstance(value, float) else f"{key} {value}"
-            for key, value in row.items()
-            if key != "scenario"
-        )
-        print(f"{row['scenario']:<42} {figures}")  # noqa: T201
+    print(format_rows(rows, "scenario"))  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from schemas.inference import (
 log = logging.getLogger(__name__)
 
 EnvelopeT = TypeVar("EnvelopeT", bound=Envelope[Any])
+DataT = TypeVar("DataT")
 
 _TRANSIENT_STATUS = frozenset({408, 429})
 _MAX_LABEL_MAP_RATIO = 4  # a label map may have at most 4x the frame's pixels (guards against PNG bombs)
@@ -122,27 +123,11 @@ class InferenceClient:
 
         A YOLO service answers ``data: null`` until ``GET {url}load`` has been called: then load once, ask again.
         """
-        path = f"models/{quote(model, safe='')}/labels"
-        generation = self._endpoint(url).load_generation
-        envelope = await self._get_json(url, model, path, LabelsResponse)
-        if envelope.data is None:
-            await self._load_once(url, model, generation)
-            envelope = await self._get_json(url, model, path, LabelsResponse)
-        if envelope.data is None:
-            raise InferenceRejected(f"GET {url}{path} (model {model!r}) still answers data: null after load")
-        return envelope.data
+        return await self._get_loaded(url, model, "labels", LabelsResponse)
 
     async def config(self, url: str, model: str) -> ModelConfig:
         """The model's config (its ``type``: detection or segmentation); loads a YOLO service first if needed."""
-        path = f"models/{quote(model, safe='')}/config"
-        generation = self._endpoint(url).load_generation
-        envelope = await self._get_json(url, model, path, ConfigResponse)
-        if envelope.data is None:
-            await self._load_once(url, model, generation)
-            envelope = await self._get_json(url, model, path, ConfigResponse)
-        if envelope.data is None:
-            raise InferenceRejected(f"GET {url}{path} (model {model!r}) still answers data: null after load")
-        return envelope.data
+        return await self._get_loaded(url, model, "config", ConfigResponse)
 
     async def palette(self, url: str, model: str) -> list[int]:
         """Flat RGB palette of a segmentation model (class ``i`` drawn as ``palette[3i:3i+3]``)."""
@@ -228,6 +213,18 @@ class InferenceClient:
         return np.asarray(label_map == class_index)
 
     # Transport ---------------------------------------------------------------------------------------------
+
+    async def _get_loaded(self, url: str, model: str, leaf: str, schema: type[Envelope[DataT]]) -> DataT:
+        """``GET models/{model}/{leaf}``; on ``data: null`` (a YOLO service not loaded yet) load once and ask again."""
+        path = f"models/{quote(model, safe='')}/{leaf}"
+        generation = self._endpoint(url).load_generation
+        envelope = await self._get_json(url, model, path, schema)
+        if envelope.data is None:
+            await self._load_once(url, model, generation)
+            envelope = await self._get_json(url, model, path, schema)
+        if envelope.data is None:
+            raise InferenceRejected(f"GET {url}{path} (model {model!r}) still answers data: null after load")
+        return envelope.data
 
     async def _get_json(self, url: str, model: str | None, path: str, schema: type[EnvelopeT]) -> EnvelopeT:
         return _parse(url, model, path, await self._call(url, model, "GET", path), schema)

@@ -9,6 +9,7 @@ from matplotlib import cbook
 from skimage import data
 
 from processor.inference.base import BgrImage
+from schemas.config import InferenceType, SensitiveInfo
 
 
 def encode_jpeg(image: BgrImage, quality: int = 95) -> bytes:
@@ -44,3 +45,17 @@ def astronaut_jpeg(astronaut_bgr: BgrImage) -> bytes:
 @pytest.fixture(scope="session")
 def astronaut_png(astronaut_bgr: BgrImage) -> bytes:
     return encode_png(astronaut_bgr)
+
+
+def sensitive_entry(
+    model: str = "faces", label: str = "face", url: str | None = None, kind: str = "detection"
+) -> SensitiveInfo:
+    """A configuration entry for routing tests: blurring at degree 1."""
+    return SensitiveInfo(
+        model_name=model,
+        class_name=label,
+        anonymization_technique="blurring",
+        inference_type=InferenceType(kind),
+        anonymization_degree=1.0,
+        url=url,
+    )

@@ -16,8 +16,8 @@ from processor.inference.http import InferenceClient
 from processor.inference.registry import UrlRegistry
 from processor.inference.router import InferenceRouter, open_router
 from processor.settings import BuiltinSettings, InferenceSettings
-from schemas.config import InferenceType, SensitiveInfo
 from tests.conftest import encode_jpeg
+from tests.conftest import sensitive_entry as entry
 from tests.inference_stubs import InferenceStub, StubModel
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -30,17 +30,6 @@ BOX = {
 }
 FACES = StubModel("faces", "detection", ["face"], boxes=[BOX])
 PERSONS = StubModel("deeplab", "segmentation", ["background", "person"])
-
-
-def entry(model: str = "faces", label: str = "face", url: str | None = None, kind: str = "detection") -> SensitiveInfo:
-    return SensitiveInfo(
-        model_name=model,
-        class_name=label,
-        anonymization_technique="blurring",
-        inference_type=InferenceType(kind),
-        anonymization_degree=0.5,
-        url=url,
-    )
 
 
 @pytest.fixture

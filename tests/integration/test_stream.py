@@ -15,6 +15,7 @@ import pytest
 from kafka_helpers import Broker, Message, consume_all, new_group_id, produce
 from obstore.store import S3Store
 from stream_support import (
+    Topics,
     builtin_configuration,
     centre_is_black,
     cloud_event,
@@ -84,6 +85,27 @@ async def start() -> AsyncIterator[Callable[[Settings], Processor]]:
             await asyncio.wait_for(asyncio.gather(processor.task, return_exceptions=True), 30)
 
 
+async def run_with_stub(
+    start: Callable[[Settings], Processor],
+    broker: Broker,
+    storage_settings: StorageSettings,
+    tmp_path: Path,
+    topics: Topics,
+    group_id: str,
+    *,
+    count: int,
+    timeout_s: float,
+) -> tuple[Settings, StreamStats]:
+    """A processor against a fresh stub inference service until ``count`` events are done, then stopped."""
+    async with InferenceStub([stub_model()]) as stub:
+        settings = processor_settings(
+            broker, storage_settings, tmp_path, topics=topics, group_id=group_id, inference_urls=[stub.url]
+        )
+        processor = start(settings)
+        await processor.wait_for(count, timeout_s)
+        return settings, await processor.close()
+
+
 async def test_500_mixed_events_are_anonymized_completed_and_committed(
     broker: Broker,
     storage_settings: StorageSettings,
@@ -130,13 +152,9 @@ async def test_500_mixed_events_are_anonymized_completed_and_committed(
     await upload(store, objects)
     metadata = await produce(broker, topics.input, messages)
 
-    async with InferenceStub([stub_model()]) as stub:
-        settings = processor_settings(
-            broker, storage_settings, tmp_path, topics=topics, group_id=group_id, inference_urls=[stub.url]
-        )
-        processor = start(settings)
-        await processor.wait_for(500, 120)
-        stats = await processor.close()
+    settings, stats = await run_with_stub(
+        start, broker, storage_settings, tmp_path, topics, group_id, count=500, timeout_s=120
+    )
 
     assert (stats.completed, stats.dead_lettered) == (500, 0)
     assert stats.peak_in_flight <= settings.stream.max_in_flight
@@ -206,13 +224,7 @@ async def test_bad_events_are_dead_lettered_each_with_its_reason_and_the_good_on
         messages += [message, good[index + 1]]
     metadata = await produce(broker, topics.input, messages)
 
-    async with InferenceStub([stub_model()]) as stub:
-        settings = processor_settings(
-            broker, storage_settings, tmp_path, topics=topics, group_id=group_id, inference_urls=[stub.url]
-        )
-        processor = start(settings)
-        await processor.wait_for(13, 60)
-        stats = await processor.close()
+    _, stats = await run_with_stub(start, broker, storage_settings, tmp_path, topics, group_id, count=13, timeout_s=60)
 
     assert (stats.completed, stats.dead_lettered) == (7, 6)
     letters = [
@@ -305,13 +317,9 @@ async def test_a_video_announced_by_a_notification_is_anonymized_into_an_mp4_wit
     await upload(store, {"clips/cam 1.avi": (tmp_path / "clip.avi").read_bytes()})
     await produce(tansu, topics.input, [s3_notification(bucket, ["clips/cam 1.avi"])])
 
-    async with InferenceStub([stub_model()]) as stub:
-        settings = processor_settings(
-            tansu, storage_settings, tmp_path, topics=topics, group_id=new_group_id(), inference_urls=[stub.url]
-        )
-        processor = start(settings)
-        await processor.wait_for(1, 60)
-        stats = await processor.close()
+    _, stats = await run_with_stub(
+        start, tansu, storage_settings, tmp_path, topics, new_group_id(), count=1, timeout_s=60
+    )
 
     assert (stats.completed, stats.dead_lettered) == (1, 0)
     (record,) = await consume_all(tansu, topics.completions, 1)

@@ -7,23 +7,13 @@ import pytest
 from processor.errors import InferenceUnavailable, InvalidConfiguration, UnknownLabel, UnknownModel, UnregisteredUrl
 from processor.inference.builtin.catalog import CATALOG, ModelInfo
 from processor.inference.capabilities import Capabilities, ServiceInfo, normalize_url
-from schemas.config import InferenceType, SensitiveInfo
+from schemas.config import InferenceType
+from tests.conftest import sensitive_entry as entry
 
 A, B, DOWN = "http://a:1/", "http://b:2/", "http://down:3/"
 FACES = ModelInfo("faces", InferenceType.detection, ("face", "license_plate"))
 SEG = ModelInfo("deeplab", InferenceType.segmentation, ("background", "person"))
 BUILTIN = ServiceInfo("builtin", tuple(CATALOG.values()))
-
-
-def entry(model: str = "faces", label: str = "face", url: str | None = None, kind: str = "detection") -> SensitiveInfo:
-    return SensitiveInfo(
-        model_name=model,
-        class_name=label,
-        anonymization_technique="blurring",
-        inference_type=InferenceType(kind),
-        anonymization_degree=1.0,
-        url=url,
-    )
 
 
 def capabilities(*services: ServiceInfo) -> Capabilities:

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from processor.errors import ImageTooLarge, ImageUndecodable
-from processor.inference.base import BgrImage, Frame
+from processor.frames import BgrImage, Frame
 
 # We enforce our own, configurable pixel limit before decoding; Pillow only reads headers here.
 Image.MAX_IMAGE_PIXELS = None

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from processor.anonymize import apply_boxes, apply_mask, clamp_box
 from processor.errors import PermanentError, ProcessorError
-from processor.inference.base import BgrImage, Frame, Localization, Localizer
+from processor.frames import BgrImage, Frame, Localization
+from processor.inference.base import Localizer
 from processor.media import CONTENT_TYPES, decode, encode
 from processor.settings import LimitsSettings, OutputSettings
 from schemas.config import InferenceType, SensitiveInfo, UserConfiguration

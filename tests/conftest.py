@@ -8,7 +8,7 @@ import pytest
 from matplotlib import cbook
 from skimage import data
 
-from processor.inference.base import BgrImage
+from processor.frames import BgrImage
 from schemas.config import InferenceType, SensitiveInfo
 
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from processor.errors import InferenceUnavailable
-from processor.inference.base import Box, Frame, Localization
+from processor.frames import Box, Frame, Localization
 from schemas.config import SensitiveInfo
 from tests.frames import BgrImage, heads
 

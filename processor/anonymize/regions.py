@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from processor.anonymize.registry import Technique, get_technique
 from processor.errors import InvalidConfiguration
-from processor.inference.base import BgrImage, BoolMask, Box
+from processor.frames import BgrImage, BoolMask, Box
 
 Edges = tuple[float, float, float, float]
 

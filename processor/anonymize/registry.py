@@ -19,7 +19,7 @@ from importlib.metadata import entry_points
 
 from processor.anonymize import techniques
 from processor.errors import InvalidConfiguration
-from processor.inference.base import BgrImage
+from processor.frames import BgrImage
 
 Technique = Callable[[BgrImage, float], BgrImage]
 """``(patch, degree) -> hidden patch``, same shape and dtype. A registered technique or plugin may change ``patch``

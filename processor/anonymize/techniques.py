@@ -29,7 +29,7 @@ import math
 import cv2
 import numpy as np
 
-from processor.inference.base import BgrImage
+from processor.frames import BgrImage
 
 BLUR_SIGMA_PER_SIZE = 0.15
 """Blur sigma at d = 1 as a fraction of the patch's short side; checked by eye on real faces at 40 and 400 px."""

@@ -32,7 +32,7 @@ from PIL import Image, ImageFilter
 
 from processor.anonymize import apply_boxes, apply_mask, technique_names
 from processor.anonymize.registry import BUILTIN_TECHNIQUES
-from processor.inference.base import BgrImage, BoolMask, Box
+from processor.frames import BgrImage, BoolMask, Box
 
 RESOLUTIONS: tuple[tuple[int, int], ...] = ((640, 768), (1024, 768), (2048, 1024), (3840, 2160))
 """Width x height."""

@@ -13,7 +13,7 @@ from importlib import resources
 import cv2
 import numpy as np
 
-from processor.inference.base import BgrImage
+from processor.frames import BgrImage
 
 FaceBox = tuple[float, float, float, float]
 

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from processor.configuration import builtin_entry
-from processor.inference.base import BgrImage, Box, Frame, Localization
+from processor.frames import BgrImage, Box, Frame, Localization
 from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.settings import Settings, VideoSettings
 from processor.video import anonymize_video

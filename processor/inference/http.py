@@ -29,7 +29,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from processor.errors import InferenceRejected, InferenceUnavailable
-from processor.inference.base import BoolMask, Box, Frame
+from processor.frames import BoolMask, Box, Frame
 from processor.inference.builtin.catalog import ModelInfo
 from processor.settings import InferenceSettings
 from schemas.inference import (

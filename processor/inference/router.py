@@ -14,7 +14,8 @@ import aiohttp
 
 from processor import metrics
 from processor.errors import ProcessorError, UnknownModel
-from processor.inference.base import BoolMask, Box, Frame, Localization, Localizer
+from processor.frames import BoolMask, Box, Frame, Localization
+from processor.inference.base import Localizer
 from processor.inference.builtin.catalog import BUILTIN_URL
 from processor.inference.capabilities import Route
 from processor.inference.http import InferenceClient

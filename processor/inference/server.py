@@ -34,7 +34,7 @@ from processor.errors import (
     UnknownLabel,
     UnknownModel,
 )
-from processor.inference.base import BgrImage, Box
+from processor.frames import BgrImage, Box
 from processor.inference.builtin.catalog import ModelInfo, model_info
 from processor.inference.builtin.models import BuiltinModels
 from processor.serving import serve_app

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import ColorRange, Interpolation
 
-from processor.inference.base import BgrImage
+from processor.frames import BgrImage
 
 _ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
 

@@ -24,7 +24,8 @@ from av.packet import Packet
 from av.stream import Stream
 
 from processor.errors import PermanentError, ProcessorError
-from processor.inference.base import Frame, Localization, Localizer
+from processor.frames import Frame, Localization
+from processor.inference.base import Localizer
 from processor.inference.builtin.catalog import BUILTIN_URL
 from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.inference.router import InferenceRouter

@@ -24,7 +24,7 @@ from av.stream import Disposition, Stream
 from av.video.stream import VideoStream
 
 from processor.errors import ImageTooLarge, ObjectNotFound, VideoTooLong, VideoUndecodable
-from processor.inference.base import BgrImage
+from processor.frames import BgrImage
 from processor.video.colour import takes_opencv, to_bgr
 
 Item: TypeAlias = "DecodedFrame | Packet[Stream]"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processor.inference.base import Localization
+from processor.frames import Localization
 from schemas.results import FrameResult, LabelSummary
 
 

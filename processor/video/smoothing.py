@@ -20,7 +20,7 @@ import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from processor.inference.base import Box, Localization
+from processor.frames import Box, Localization
 
 SAME_OBJECT_IOU = 0.3
 """Overlap (intersection over union) above which a neighbour's box shows an object the frame found itself."""

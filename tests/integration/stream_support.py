@@ -34,7 +34,7 @@ from obstore.store import S3Store
 from pydantic import BaseModel, SecretStr
 
 from processor.configuration import default_configuration
-from processor.inference.base import BgrImage
+from processor.frames import BgrImage
 from processor.settings import HttpSettings, InferenceSettings, Settings, StorageSettings, StreamSettings
 from tests.frames import astronaut
 from tests.inference_stubs import StubModel

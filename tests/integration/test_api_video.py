@@ -18,7 +18,7 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
 from processor.api.app import create_app
-from processor.inference.base import BgrImage
+from processor.frames import BgrImage
 from processor.settings import InferenceSettings, Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

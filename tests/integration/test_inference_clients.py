@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from processor.errors import InferenceRejected, InferenceUnavailable
-from processor.inference.base import BgrImage, Frame
+from processor.frames import BgrImage, Frame
 from processor.inference.http import InferenceClient
 from processor.settings import InferenceSettings
 from schemas.config import InferenceType

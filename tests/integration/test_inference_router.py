@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from processor.errors import UnknownLabel, UnknownModel, UnregisteredUrl
-from processor.inference.base import BgrImage, Frame
+from processor.frames import BgrImage, Frame
 from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.inference.http import InferenceClient
 from processor.inference.registry import UrlRegistry

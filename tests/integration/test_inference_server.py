@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from processor.errors import InferenceRejected, InferenceUnavailable
-from processor.inference.base import BgrImage, Frame
+from processor.frames import BgrImage, Frame
 from processor.inference.builtin.catalog import CATALOG
 from processor.inference.builtin.models import BuiltinModels
 from processor.inference.http import InferenceClient

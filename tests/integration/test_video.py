@@ -18,7 +18,8 @@ import pytest
 
 from processor.configuration import default_configuration
 from processor.errors import InferenceUnavailable, VideoTooLong, VideoUndecodable
-from processor.inference.base import BgrImage, Localizer
+from processor.frames import BgrImage
+from processor.inference.base import Localizer
 from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.settings import LimitsSettings, OutputSettings, Settings, VideoSettings
 from processor.video import VideoProgress, VideoResult, anonymize_video, anonymize_video_file, anonymized_video

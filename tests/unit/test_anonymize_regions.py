@@ -11,7 +11,7 @@ import pytest
 from processor.anonymize import apply_boxes, apply_mask, clamp_box, register_technique, registry, techniques
 from processor.anonymize.regions import box_region, mask_regions
 from processor.errors import InvalidConfiguration
-from processor.inference.base import BgrImage, BoolMask, Box
+from processor.frames import BgrImage, BoolMask, Box
 from tests.frames import ASTRONAUT_FACE, astronaut, grace_hopper
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from processor.anonymize import apply_boxes, get_technique, register_technique, registry, technique_names
 from processor.errors import InvalidConfiguration
-from processor.inference.base import BgrImage, Box
+from processor.frames import BgrImage, Box
 from tests.frames import astronaut
 
 BUILTINS = ["blackening", "blurring", "filling", "pixelating"]

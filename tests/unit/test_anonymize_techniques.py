@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from processor.anonymize import techniques
-from processor.inference.base import BgrImage
+from processor.frames import BgrImage
 from tests.frames import astronaut, face_crop, grace_hopper
 
 KERNELS = {

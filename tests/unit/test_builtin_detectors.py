@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from processor.errors import InvalidConfiguration, UnknownLabel, UnknownModel
-from processor.inference.base import BgrImage, Box, Frame
+from processor.frames import BgrImage, Box, Frame
 from processor.inference.builtin.catalog import BUILTIN_URL, CATALOG, MODELS_DIR
 from processor.inference.builtin.faces import FaceDetector, to_blob
 from processor.inference.builtin.localizer import BuiltinLocalizer

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from processor.errors import ImageTooLarge, ImageUndecodable
-from processor.inference.base import BgrImage
+from processor.frames import BgrImage
 from processor.media import decode, encode, jpeg_exif_segment, probe
 
 GPS_IFD = 0x8825

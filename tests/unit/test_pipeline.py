@@ -9,7 +9,7 @@ import pytest
 
 from processor.configuration import default_configuration, parse_configuration
 from processor.errors import ImageTooLarge, ImageUndecodable, UnknownLabel
-from processor.inference.base import BgrImage
+from processor.frames import BgrImage
 from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.media import decode
 from processor.pipeline import anonymize_image

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from processor.errors import BrokerUnavailable, InferenceUnavailable, InvalidEvent, UnknownLabel
-from processor.inference.base import Box, Frame, Localization
+from processor.frames import Box, Frame, Localization
 from processor.settings import Settings, StreamSettings
 from processor.storage import ObjectStorage
 from processor.stream.configurations import Configurations

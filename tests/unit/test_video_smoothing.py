@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from processor.inference.base import Box, Localization
+from processor.frames import Box, Localization
 from processor.video.smoothing import iou, smooth
 
 LABELS = frozenset({"face", "license_plate"})

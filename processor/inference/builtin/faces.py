@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from processor.inference.base import BgrImage, Box
+from processor.frames import BgrImage, Box
 from processor.inference.builtin.catalog import CENTERFACE_PATH
 
 _STRIDE = 4  # one heatmap cell per 4x4 input pixels

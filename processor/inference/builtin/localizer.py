@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Self, TypeVar
 
-from processor.inference.base import Frame, Localization
+from processor.frames import Frame, Localization
 from processor.inference.builtin.catalog import check_label, model_info
 from processor.inference.builtin.models import BuiltinModels
 from processor.settings import BuiltinSettings

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from processor.errors import InvalidConfiguration
-from processor.inference.base import BgrImage, BoolMask, Box, Localization
+from processor.frames import BgrImage, BoolMask, Box, Localization
 from processor.inference.builtin.catalog import (
     BUILTIN_URL,
     CATALOG,

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from processor.inference.base import BgrImage, BoolMask, Box
+from processor.frames import BgrImage, BoolMask, Box
 from processor.inference.builtin.catalog import SELFIE_PATH
 
 _SIDE = 256

@@ -13,7 +13,7 @@ import cv2
 import cv2.data
 import numpy as np
 
-from processor.inference.base import BgrImage, Box
+from processor.frames import BgrImage, Box
 from processor.inference.builtin.catalog import PLATE_CASCADE_FILE
 
 CASCADE_PATH = Path(cv2.data.haarcascades) / PLATE_CASCADE_FILE

@@ -1,4 +1,5 @@
-"""Export the wire contracts as JSON Schema files: ``python -m schemas.export`` writes schemas/json/,
+"""Export the wire contracts as JSON Schema files and the topics' AsyncAPI document: ``python -m schemas.export``
+writes schemas/json/,
 ``python -m schemas.export --check`` exits 1 listing the files that drifted from the models.
 
 Output is deterministic (sorted keys, two-space indent, trailing newline), so the files can be committed
@@ -10,19 +11,22 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Literal
 
 import orjson
 from pydantic import BaseModel
 
-from schemas import inference
+from schemas import asyncapi, inference
 from schemas.config import UrlConfiguration, UserConfiguration
 from schemas.events import CloudEvent, CompletionEvent, DeadLetter, FrameEvent, S3Notification
 from schemas.results import FrameResult
 
 JSON_DIR = Path(__file__).parent / "json"
 SUFFIX = ".schema.json"
+ASYNCAPI_FILE = "asyncapi.json"
+DISTRIBUTION = "camera-anonymizer"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 Mode = Literal["validation", "serialization"]
@@ -47,12 +51,17 @@ MODELS: tuple[tuple[str, type[BaseModel], Mode], ...] = (
 
 
 def render() -> dict[str, bytes]:
-    """File name → exact file contents, for every exported model."""
+    """File name → exact file contents, for every exported model and the AsyncAPI document."""
     files: dict[str, bytes] = {}
     for stem, model, mode in MODELS:
         schema = {"$schema": DIALECT, **model.model_json_schema(mode=mode)}
-        files[stem + SUFFIX] = orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        files[stem + SUFFIX] = _dumps(schema)
+    files[ASYNCAPI_FILE] = _dumps(asyncapi.document(version(DISTRIBUTION)))
     return files
+
+
+def _dumps(document: dict[str, object]) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 
 
 def drifted(directory: Path = JSON_DIR) -> list[str]:

@@ -343,3 +343,38 @@ def _shared_objects(distributions: set[str]) -> Iterator[Path]:
         for file in distribution.files or []:
             if re.search(r"\.so(\.\d+)*$", file.name):
                 yield Path(str(distribution.locate_file(file)))
+
+
+@pytest.mark.parametrize("component", ["processor", "api", "inference"])
+def test_every_role_has_a_disruption_budget_a_network_policy_and_spreads(component: str) -> None:
+    labels = {"app.kubernetes.io/name": "anonymizer", "app.kubernetes.io/component": component}
+    deployment = manifest("Deployment", f"anonymizer-{component}")
+    assert manifest("PodDisruptionBudget", f"anonymizer-{component}")["spec"]["selector"]["matchLabels"] == labels
+    assert manifest("NetworkPolicy", f"anonymizer-{component}")["spec"]["podSelector"]["matchLabels"] == labels
+    spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert {constraint["topologyKey"] for constraint in spread} == {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    }
+    assert all(constraint["labelSelector"]["matchLabels"] == labels for constraint in spread)
+
+
+def test_inference_pods_accept_only_the_processor_and_the_api_and_call_nothing() -> None:
+    policy = manifest("NetworkPolicy", "anonymizer-inference")["spec"]
+    sources = {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in policy["ingress"][0]["from"]
+    }
+    assert sources == {"processor", "api"}
+    assert policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8081}]
+    assert policy["egress"] == [] and "Egress" in policy["policyTypes"]
+
+
+@pytest.mark.parametrize("component", ["processor", "api"])
+def test_outbound_traffic_never_reaches_the_metadata_ranges(component: str) -> None:
+    blocks = [
+        peer["ipBlock"]
+        for rule in manifest("NetworkPolicy", f"anonymizer-{component}")["spec"]["egress"]
+        for peer in rule["to"]
+    ]
+    assert {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]} in blocks
+    assert any(block["cidr"] == "::/0" and "fe80::/10" in block["except"] for block in blocks)

@@ -104,8 +104,9 @@ async def serve(
 
 
 class _Readiness:
-    """What ``/ready`` says for ``anonymizer run``: ready once the consumer has partitions assigned and inference
-    can be reached (the built-in models always can), and not once shutdown began."""
+    """What ``/ready`` says for ``anonymizer run``: ready once the consumer has joined its group (with or without
+    partitions: a surplus member of a scaled-out group is ready to take over) and inference can be reached (the
+    built-in models always can), and not once shutdown began."""
 
     def __init__(self, stop: asyncio.Event) -> None:
         self._stop = stop
@@ -117,9 +118,13 @@ class _Readiness:
             return False, {"stream": "starting"}
         ready, details = inference_readiness(self.router.registry.capabilities, builtin=True)
         stopping = self._stop.is_set()
-        assigned = self.source.assigned_partitions
-        details["stream"] = {"assigned_partitions": assigned, "stopping": stopping}
-        return ready and assigned > 0 and not stopping, details
+        in_group = self.source.in_group
+        details["stream"] = {
+            "in_group": in_group,
+            "assigned_partitions": self.source.assigned_partitions,
+            "stopping": stopping,
+        }
+        return ready and in_group and not stopping, details
 
 
 def embedded_settings(settings: Settings) -> Settings:

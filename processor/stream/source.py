@@ -56,6 +56,12 @@ class Source(Protocol):
         """Partitions this member reads now."""
         ...
 
+    @property
+    def in_group(self) -> bool:
+        """True once this member has joined its group, with or without partitions: a surplus member is ready to
+        take partitions over the moment another member leaves."""
+        ...
+
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
         """Up to ``max_records`` records (``0``: none, but keep the consumer alive), waiting at most ``timeout_s``."""
         ...
@@ -82,6 +88,7 @@ class KafkaSource:
         self._settings = settings
         self._tracker = tracker
         self._paused = False
+        self._joined = False
         self._consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> Self:
@@ -121,6 +128,10 @@ class KafkaSource:
     @property
     def assigned_partitions(self) -> int:
         return len(self._consumer.assignment()) if self._consumer is not None else 0
+
+    @property
+    def in_group(self) -> bool:
+        return self._consumer is not None and self._joined
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -185,6 +196,7 @@ class KafkaSource:
             log.info("revoked %d partition(s); their in-flight events will not be committed here", len(partitions))
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
+        self._joined = True  # called after every join, with an empty set for a member the group has no work for
         if self._paused and partitions:
             self.consumer.pause(*partitions)
         metrics.set_paused_partitions(len(self.consumer.paused()))
@@ -237,6 +249,10 @@ class InboxSource:
     @property
     def assigned_partitions(self) -> int:
         return 1
+
+    @property
+    def in_group(self) -> bool:
+        return True
 
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
         if self._paused or max_records <= 0 or self.exhausted:

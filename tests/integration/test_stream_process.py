@@ -145,6 +145,31 @@ async def _committed_all(broker: Broker, topic: str, group_id: str, expected: di
     return await committed_offsets(broker, topic, group_id, len(expected)) == expected
 
 
+async def test_a_surplus_group_member_without_partitions_is_ready(
+    tansu: Broker, storage_settings: StorageSettings, tmp_path: Path, spawn: Spawn
+) -> None:
+    """More processors than partitions (a scaled-out group, or a rolling update's surge): the member the group has
+    no partition for is still ready, so a rollout does not wait for it; it reports zero partitions."""
+    topics = await new_topics(tansu, 1)
+    group_id = new_group_id()
+    settings = processor_settings(tansu, storage_settings, tmp_path, topics=topics, group_id=group_id)
+    processes = [await spawn(settings, f"member-{i}").start() for i in range(2)]
+
+    async def readiness() -> list[tuple[int, bytes]]:
+        addresses = [re.findall(r"health and metrics on (http://\S+/)", p.log()) for p in processes]
+        if not all(addresses):
+            return []
+        return list(await asyncio.gather(*(_get(found[0] + "ready") for found in addresses)))
+
+    async def both_ready() -> bool:
+        answers = await readiness()
+        return len(answers) == 2 and all(status == 200 for status, _ in answers)
+
+    await wait_until(both_ready, 60, "both members ready")
+    partitions = sorted(orjson.loads(body)["data"]["stream"]["assigned_partitions"] for _, body in await readiness())
+    assert partitions == [0, 1]
+
+
 async def test_sigterm_drains_commits_everything_done_and_exits_in_time(
     broker: Broker,
     storage_settings: StorageSettings,

@@ -1,6 +1,7 @@
 """Prometheus metrics: every metric object of the processor in one registry, and the calls that update them.
 
-Names follow Prometheus conventions (``anonymizer_`` prefix, seconds, ``_total`` counters). Label values are
+Names follow Prometheus conventions (``anonymizer_`` prefix, ``_duration_seconds`` histograms, ``_total``
+counters, ``anonymizer_build_info``; no ``_created`` series). Label values are
 bounded: stages and error kinds are fixed sets, URLs are registered ones (or ``builtin``), routes are the route
 table's paths. The stream worker, the API and the CLI call the ``record_*``/``observe_*`` functions below;
 ``render()`` gives the text exposition for ``GET /metrics``.
@@ -8,6 +9,7 @@ table's paths. The stream worker, the API and the CLI call the ``record_*``/``ob
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -17,16 +19,23 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     PlatformCollector,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 
+from processor import __version__
 from schemas.results import FrameResult
 
+# ``*_created`` series double the exposition and no dashboard reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
+BUILD_INFO = Info("anonymizer_build", "The running processor's version", registry=REGISTRY)
+BUILD_INFO.info({"version": __version__, "python": platform.python_version()})
 
 STAGES = ("fetch", "decode", "localize", "anonymize", "encode", "put", "total")
 """Stages whose ``FrameResult.timings_ms`` are observed (the stream adds fetch and put to the pipeline's)."""
@@ -53,7 +62,7 @@ FRAMES_ANONYMIZED = Counter(
 )
 REGIONS_HIDDEN = Counter("anonymizer_regions_hidden", "Regions hidden, by label", ["label"], registry=REGISTRY)
 STAGE_SECONDS = Histogram(
-    "anonymizer_stage_seconds",
+    "anonymizer_stage_duration_seconds",
     "Time per stage of one frame's path",
     ["stage"],
     buckets=_LATENCY_BUCKETS_S,
@@ -70,7 +79,7 @@ CONSUMER_LAG = Gauge(
     registry=REGISTRY,
 )
 INFERENCE_SECONDS = Histogram(
-    "anonymizer_inference_seconds",
+    "anonymizer_inference_duration_seconds",
     "Time to localize one sensitive_info entry, by inference URL (retries included)",
     ["url"],
     buckets=_LATENCY_BUCKETS_S,
@@ -89,7 +98,7 @@ HTTP_REQUESTS = Counter(
     registry=REGISTRY,
 )
 HTTP_SECONDS = Histogram(
-    "anonymizer_http_request_seconds",
+    "anonymizer_http_request_duration_seconds",
     "Time to answer an HTTP request, by route",
     ["route"],
     buckets=_LATENCY_BUCKETS_S,

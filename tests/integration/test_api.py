@@ -312,9 +312,9 @@ async def test_metrics_parse_and_move_when_frames_are_processed(api: Api, astron
 
     assert moved("anonymizer_frames_anonymized_total") == 1
     for stage in ("decode", "localize", "anonymize", "encode", "total"):
-        assert moved("anonymizer_stage_seconds_count", stage=stage) == 1
+        assert moved("anonymizer_stage_duration_seconds_count", stage=stage) == 1
     assert moved("anonymizer_regions_hidden_total", label="face") == 1
-    assert moved("anonymizer_inference_seconds_count", url="builtin") == 1
+    assert moved("anonymizer_inference_duration_seconds_count", url="builtin") == 1
     assert moved("anonymizer_http_requests_total", route="/anonymize", method="POST", status="200") == 1
     assert after[("anonymizer_frames_in_flight", frozenset())] == 0
     names = {name for name, _ in after}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import platform
+
 from prometheus_client.parser import text_string_to_metric_families
 
-from processor import metrics
+from processor import __version__, metrics
 from schemas.results import FrameResult
 
 
@@ -26,14 +28,14 @@ def test_observe_frame_records_every_known_stage_and_the_regions_per_label() -> 
     )
     before = {
         "frames": value("anonymizer_frames_anonymized_total"),
-        "localize": value("anonymizer_stage_seconds_sum", stage="localize"),
+        "localize": value("anonymizer_stage_duration_seconds_sum", stage="localize"),
         "faces": value("anonymizer_regions_hidden_total", label="face"),
     }
     metrics.observe_frame(result)
     assert value("anonymizer_frames_anonymized_total") == before["frames"] + 1
-    assert abs(value("anonymizer_stage_seconds_sum", stage="localize") - before["localize"] - 0.040) < 1e-9
+    assert abs(value("anonymizer_stage_duration_seconds_sum", stage="localize") - before["localize"] - 0.040) < 1e-9
     assert value("anonymizer_regions_hidden_total", label="face") == before["faces"] + 2
-    assert value("anonymizer_stage_seconds_count", stage="made_up_stage") == 0
+    assert value("anonymizer_stage_duration_seconds_count", stage="made_up_stage") == 0
 
 
 def test_frames_in_flight_go_back_down_even_on_error() -> None:
@@ -55,6 +57,14 @@ def test_the_exposition_parses_with_the_prometheus_parser() -> None:
     assert content_type.startswith("text/plain")
     families = {family.name: family for family in text_string_to_metric_families(body.decode())}
     assert families["anonymizer_events_retried"].type == "counter"
-    assert families["anonymizer_inference_seconds"].type == "histogram"
+    assert families["anonymizer_inference_duration_seconds"].type == "histogram"
     assert families["anonymizer_consumer_lag"].type == "gauge"
     assert value("anonymizer_inference_errors_total", url="http://detector:8080/", kind="inference_unavailable") >= 1
+
+
+def test_the_exposition_names_the_build_and_has_no_created_series() -> None:
+    exposition = metrics.render()[0].decode()
+    assert value("anonymizer_build_info", version=__version__, python=platform.python_version()) == 1.0
+    assert "_created" not in exposition
+    histograms = [family.name for family in text_string_to_metric_families(exposition) if family.type == "histogram"]
+    assert histograms and all(name.endswith("_duration_seconds") for name in histograms), histograms

@@ -119,3 +119,17 @@ async def test_unknown_label_names_model_and_label(builtin: BuiltinLocalizer, as
     )
     with pytest.raises(UnknownLabel, match="cat"):
         await anonymize_image(astronaut_png, configuration, builtin, output=OUTPUT, limits=LIMITS)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 50), (50, 1), (2, 2), (1, 1000), (1000, 1), (3, 1000)])
+async def test_images_of_any_size_from_one_pixel_pass_every_builtin_detector(
+    builtin: BuiltinLocalizer, shape: tuple[int, int]
+) -> None:
+    pixels = np.random.default_rng(7).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    configuration = default_configuration(persons=True)
+    image = await anonymize_image(encode_png(pixels), configuration, builtin, output=OUTPUT, limits=LIMITS)
+    after = decode(image.data, LIMITS.max_pixels).pixels
+    assert after.shape == pixels.shape
+    assert {entry.class_name for entry in configuration.sensitive_info} <= {
+        label.label for label in image.result.labels
+    }

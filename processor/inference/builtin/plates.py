@@ -64,6 +64,8 @@ class PlateDetector:
     def detect(self, image: BgrImage) -> list[Box]:
         """Every plate found in ``image`` (HxWx3 BGR), label ``license_plate``. The cascade gives no score:
         confidence is 1. Its boxes are a 3:1 window around the plate, so somewhat taller than the plate."""
+        if image.shape[1] * self.downscale < _WINDOW[0] or image.shape[0] * self.downscale < _WINDOW[1]:
+            return []  # smaller than the cascade's window once scaled: it can find nothing (and resize would fail)
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         if self.downscale < 1.0:
             gray = cv2.resize(gray, None, fx=self.downscale, fy=self.downscale, interpolation=cv2.INTER_AREA)

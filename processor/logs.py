@@ -21,6 +21,10 @@ LogFormat = Literal["text", "json"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+# C0 and C1 control characters (and DEL) as visible escapes: a newline or an ANSI escape in an event id or an
+# object key must not forge a log line or repaint a terminal.
+_ESCAPES = {code: repr(chr(code))[1:-1] for code in (*range(0x20), *range(0x7F, 0xA0))}
+
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("log_context", default=None)
 
 # Attributes every LogRecord has: anything else on a record came from ``extra=``.
@@ -56,10 +60,21 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(document, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+class TextFormatter(logging.Formatter):
+    """:data:`TEXT_FORMAT`, one line per record: control characters in the message are escaped (``\\n``,
+    ``\\x1b``); a traceback still follows on its own lines."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).translate(_ESCAPES)
+
+
 def configure_logging(level: str, log_format: LogFormat, stream: TextIO | None = None) -> None:
     """Replace the root logger's handlers with one writing ``log_format`` to ``stream`` (default stderr)."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     for previous in root.handlers[:]:
         root.removeHandler(previous)

@@ -80,3 +80,26 @@ def test_text_format_stays_plain() -> None:
         root.handlers[:] = handlers
         root.setLevel(level)
     assert buffer.getvalue().rstrip().endswith("INFO processor.test: hello")
+
+
+def test_text_lines_escape_control_characters_so_no_line_can_be_forged() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    try:
+        configure_logging("INFO", "text", buffer)
+        forged = "e-1\n2026-01-01 00:00:00 ERROR processor.stream: forged\x1b[2J"
+        logging.getLogger("processor.test").info("event %s done", forged)
+        try:
+            raise ValueError("broken")
+        except ValueError:
+            logging.getLogger("processor.test").exception("failed")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    output = buffer.getvalue().splitlines()
+    assert output[0].endswith(
+        "INFO processor.test: event e-1\\n2026-01-01 00:00:00 ERROR processor.stream: forged\\x1b[2J done"
+    )
+    assert "\x1b" not in buffer.getvalue()
+    assert output[1].endswith("ERROR processor.test: failed") and output[2] == "Traceback (most recent call last):"

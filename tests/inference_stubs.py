@@ -74,6 +74,8 @@ class InferenceStub:
     """A fake inference service. ``url`` ends with a slash, like a registered URL.
 
     :param needs_load: answer ``data: null`` for labels and config until ``GET /load`` is called (YOLO).
+    :param unloaded_as_failure: before the load, answer as a fresh YOLOv4 container does: HTTP 200 with
+        ``{"data": null, "error": "Model not found", "success": false}``.
     :param models_as_dict: list models as ``{name: id}`` (OpenVINO segmentation).
     :param http_errors: answer unknown models with 404 (OpenVINO) instead of HTTP 200 + ``success: false``.
     :param latency_s: delay before every answer to ``predict``/``inference``.
@@ -85,6 +87,7 @@ class InferenceStub:
         models: list[StubModel],
         *,
         needs_load: bool = False,
+        unloaded_as_failure: bool = False,
         models_as_dict: bool = False,
         http_errors: bool = False,
         latency_s: float = 0.0,
@@ -95,6 +98,7 @@ class InferenceStub:
         self.models = {model.name: model for model in models}
         self.needs_load = needs_load
         self.loaded = not needs_load
+        self.unloaded_as_failure = unloaded_as_failure
         self.models_as_dict = models_as_dict
         self.http_errors = http_errors
         self.latency_s = latency_s
@@ -177,6 +181,11 @@ class InferenceStub:
     def _answer(self, data: Any) -> web.Response:
         return web.json_response({"data": data, "error": None, "success": True})
 
+    def _not_loaded(self) -> web.Response:
+        if self.unloaded_as_failure:
+            return web.json_response({"data": None, "error": "Model not found", "success": False})
+        return self._answer(None)
+
     def _unknown(self, name: str) -> web.Response:
         message = f"model {name} not found"
         status = 404 if self.http_errors else 200
@@ -194,13 +203,13 @@ class InferenceStub:
         model = self.models.get(request.match_info["model"])
         if model is None:
             return self._unknown(request.match_info["model"])
-        return self._answer(model.labels if self.loaded else None)
+        return self._answer(model.labels) if self.loaded else self._not_loaded()
 
     async def _config(self, request: web.Request) -> web.Response:
         model = self.models.get(request.match_info["model"])
         if model is None:
             return self._unknown(request.match_info["model"])
-        return self._answer({"type": model.type, "framework": "stub"} if self.loaded else None)
+        return self._answer({"type": model.type, "framework": "stub"}) if self.loaded else self._not_loaded()
 
     async def _palette(self, request: web.Request) -> web.Response:
         model = self.models.get(request.match_info["model"])

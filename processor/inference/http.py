@@ -215,19 +215,23 @@ class InferenceClient:
     # Transport ---------------------------------------------------------------------------------------------
 
     async def _get_loaded(self, url: str, model: str, leaf: str, schema: type[Envelope[DataT]]) -> DataT:
-        """``GET models/{model}/{leaf}``; on ``data: null`` (a YOLO service not loaded yet) load once and ask again."""
+        """``GET models/{model}/{leaf}``; on ``data: null`` (a YOLO service not loaded yet, which may also say
+        ``success: false, error: "Model not found"``) load once and ask again."""
         path = f"models/{quote(model, safe='')}/{leaf}"
         generation = self._endpoint(url).load_generation
-        envelope = await self._get_json(url, model, path, schema)
+        envelope = await self._get_json(url, model, path, schema, unloaded_ok=True)
         if envelope.data is None:
             await self._load_once(url, model, generation)
-            envelope = await self._get_json(url, model, path, schema)
+            envelope = await self._get_json(url, model, path, schema)  # success: false now is a real rejection
         if envelope.data is None:
             raise InferenceRejected(f"GET {url}{path} (model {model!r}) still answers data: null after load")
         return envelope.data
 
-    async def _get_json(self, url: str, model: str | None, path: str, schema: type[EnvelopeT]) -> EnvelopeT:
-        return _parse(url, model, path, await self._call(url, model, "GET", path), schema)
+    async def _get_json(
+        self, url: str, model: str | None, path: str, schema: type[EnvelopeT], *, unloaded_ok: bool = False
+    ) -> EnvelopeT:
+        answer = await self._call(url, model, "GET", path)
+        return _parse(url, model, path, answer, schema, unloaded_ok=unloaded_ok)
 
     async def _call(self, url: str, model: str | None, method: str, path: str, upload: Frame | None = None) -> _Answer:
         """One request with bounded retries; returns any non-transient answer (the caller judges its status)."""
@@ -333,8 +337,11 @@ def decode_label_map(png: bytes, height: int, width: int) -> npt.NDArray[np.int3
     return indices
 
 
-def _parse(url: str, model: str | None, path: str, answer: _Answer, schema: type[EnvelopeT]) -> EnvelopeT:
-    """A 2xx JSON envelope that does not say ``success: false``, else :class:`InferenceRejected`."""
+def _parse(
+    url: str, model: str | None, path: str, answer: _Answer, schema: type[EnvelopeT], *, unloaded_ok: bool = False
+) -> EnvelopeT:
+    """A 2xx JSON envelope that does not say ``success: false``, else :class:`InferenceRejected`. With
+    ``unloaded_ok``, ``success: false`` with ``data: null`` is returned too (a model not loaded yet)."""
     try:
         document = orjson.loads(answer.body)
     except orjson.JSONDecodeError:
@@ -348,7 +355,7 @@ def _parse(url: str, model: str | None, path: str, answer: _Answer, schema: type
         envelope = schema.model_validate(document)
     except ValidationError as error:
         raise _rejected(url, model, path, f"unexpected answer: {_first_problem(error)}") from None
-    if envelope.failed:
+    if envelope.failed and not (unloaded_ok and envelope.data is None):
         raise _rejected(url, model, path, f"success: false: {envelope.error or 'no error message'}")
     return envelope
 

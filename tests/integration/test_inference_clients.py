@@ -86,6 +86,17 @@ async def test_yolo_labels_null_until_load_which_is_called_once(client: Inferenc
     assert stub.requests["/load"] == 1  # four concurrent null answers, one load
 
 
+async def test_a_fresh_yolov4_container_saying_model_not_found_until_load_is_loaded_and_asked_again(
+    client: InferenceClient,
+) -> None:
+    async with InferenceStub([DETECTOR], needs_load=True, unloaded_as_failure=True) as stub:
+        described = await client.describe(stub.url)
+    assert [(model.name, model.type, model.labels) for model in described] == [
+        ("faces_and_plates", InferenceType.detection, ("face", "license_plate"))
+    ]
+    assert stub.requests["/load"] == 1
+
+
 async def test_openvino_models_as_a_dict_and_a_real_404(frame: Frame) -> None:
     async with (
         InferenceClient(quick_settings()) as client,

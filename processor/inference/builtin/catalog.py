@@ -17,6 +17,8 @@ BUILTIN_URL = "builtin"
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 CENTERFACE_PATH = MODELS_DIR / "centerface.onnx"
 SELFIE_PATH = MODELS_DIR / "selfie_segmentation.tflite"
+PPOCR_DET_PATH = MODELS_DIR / "ch_PP-OCRv4_det_infer.onnx"
+PPOCR_REC_PATH = MODELS_DIR / "ch_PP-OCRv4_rec_infer.onnx"
 PLATE_CASCADE_FILE = "haarcascade_russian_plate_number.xml"  # in cv2.data.haarcascades
 
 
@@ -36,6 +38,7 @@ class ModelInfo:
 
 CENTERFACE = ModelInfo("centerface", InferenceType.detection, ("face",))
 PLATE_CASCADE = ModelInfo("plate_cascade", InferenceType.detection, ("license_plate",))
+PLATE_READER = ModelInfo("plate_reader", InferenceType.detection, ("license_plate",))
 SELFIE_SEGMENTATION = ModelInfo(
     "selfie_segmentation",
     InferenceType.segmentation,
@@ -43,7 +46,8 @@ SELFIE_SEGMENTATION = ModelInfo(
     palette=(0, 0, 0, 192, 128, 128),  # Pascal VOC's colours for background and person
 )
 
-CATALOG: dict[str, ModelInfo] = {model.name: model for model in (CENTERFACE, PLATE_CASCADE, SELFIE_SEGMENTATION)}
+CATALOG: dict[str, ModelInfo] = {model.name: model for model in (CENTERFACE, PLATE_CASCADE, PLATE_READER, SELFIE_SEGMENTATION)
+}
 
 
 def model_info(name: str) -> ModelInfo:

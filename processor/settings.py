@@ -51,6 +51,10 @@ class BuiltinSettings(BaseModel):
     plate_scale_factor: float = Field(
         default=1.1, gt=1.0, le=2.0, description="the cascade's step between window sizes; 1.2: 35% faster, misses"
     )
+    plate_vehicle_model: str | None = Field(
+        default=None,
+        description="built-in detection model whose 'vehicle' boxes the plate reader crops; none: the whole frame",
+    )
     workers: int = Field(default=2, ge=1, description="threads running built-in models at once")
 
 

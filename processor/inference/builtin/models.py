@@ -19,6 +19,7 @@ from processor.inference.builtin.catalog import (
     CATALOG,
     CENTERFACE,
     PLATE_CASCADE,
+    PLATE_READER,
     SELFIE_SEGMENTATION,
     ModelInfo,
     check_label,
@@ -26,6 +27,7 @@ from processor.inference.builtin.catalog import (
 )
 from processor.inference.builtin.faces import FaceDetector
 from processor.inference.builtin.persons import PersonSegmenter, component_boxes
+from processor.inference.builtin.plate_reader import PlateReader
 from processor.inference.builtin.plates import PlateDetector
 from processor.settings import BuiltinSettings
 from schemas.config import InferenceType, SensitiveInfo
@@ -55,10 +57,11 @@ class _Lazy(Generic[T]):
 
 
 class BuiltinModels:
-    """The three bundled models, each loaded on first use (or by :meth:`warm_up`); every method is sync,
+    """The bundled models, each loaded on first use (or by :meth:`warm_up`); every method is sync,
     thread-safe and CPU-bound: call it from worker threads, never on the event loop.
 
-    :param options: detector settings (face input size and threshold, onnxruntime threads, plate cascade scale).
+    :param options: detector settings (face input size and threshold, onnxruntime threads, plate cascade scale,
+        the model whose vehicles the plate reader crops).
     """
 
     def __init__(self, options: BuiltinSettings | None = None) -> None:
@@ -71,6 +74,10 @@ class BuiltinModels:
         self._plates = _Lazy(
             lambda: PlateDetector(downscale=options.plate_downscale, scale_factor=options.plate_scale_factor)
         )
+        self._plate_reader = _Lazy(lambda: PlateReader(intra_op_threads=options.onnx_threads))
+        self._vehicle_model = options.plate_vehicle_model
+        if self._vehicle_model is not None and model_info(self._vehicle_model) is PLATE_READER:
+            raise InvalidConfiguration(["plate_vehicle_model cannot be the plate reader itself"])
         self._persons = _Lazy(PersonSegmenter)
 
     @staticmethod
@@ -95,7 +102,15 @@ class BuiltinModels:
             return self._faces.get().detect(image)
         if info is PLATE_CASCADE:
             return self._plates.get().detect(image)
+        if info is PLATE_READER:
+            return self._plate_reader.get().find_plates(image, self._vehicles(image))
         return component_boxes(self._persons.get().segment(image), "person")
+
+    def _vehicles(self, image: BgrImage) -> list[Box] | None:
+        """The vehicle boxes the plate reader crops, or None (the whole frame) without a vehicle model."""
+        if self._vehicle_model is None:
+            return None
+        return [box for box in self.run_detection(self._vehicle_model, image) if box.label == "vehicle"]
 
     def run_segmentation(self, model: str, image: BgrImage) -> LabelMap:
         """The label map of ``image`` by a segmentation model (class id = index in the model's labels).

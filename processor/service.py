@@ -42,7 +42,10 @@ _PAUSED_FETCH_TIMEOUT_S = 0.05  # short while paused: resume soon after events f
 
 
 async def run(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT (or, for the embedded inbox, until every inbox event is done); 0 on a clean stop."""
+    """Run until SIGTERM/SIGINT (or, for the embedded inbox, until every inbox event is done); 0 on a clean stop.
+
+    The embedded inbox is a batch: it exits 1 when any event did not complete (dead-lettered, or abandoned at a
+    signal), so a script can tell. A Kafka consumer's dead letters are its normal output: it exits 0."""
     with stop_on_signals() as stop:
         stats = await serve(settings, stop)
     log.info(
@@ -56,7 +59,8 @@ async def run(settings: Settings) -> int:
         stats.peak_in_flight,
         stats.peak_pending,
     )
-    return 0
+    embedded = settings.kafka.bootstrap_servers is None
+    return 1 if embedded and (stats.dead_lettered or stats.abandoned) else 0
 
 
 async def serve(

@@ -88,7 +88,13 @@ class StorageSettings(BaseModel):
     gcs_service_account_path: Path | None = Field(default=None, description="None = GOOGLE_* env")
     azure_account_name: str | None = Field(default=None, description="None = AZURE_* env")
     azure_account_key: SecretStr | None = None
-    file_root: Path | None = Field(default=None, description="file:// keys may never escape this folder")
+    schemes: frozenset[Literal["s3", "gs", "az", "memory"]] = Field(
+        default=frozenset({"s3", "gs", "az", "memory"}),
+        description='object URL schemes events may name (JSON list, e.g. ["s3"]); file:// needs file_root',
+    )
+    file_root: Path | None = Field(
+        default=None, description="the folder file:// URLs live in (keys never escape it); None = file:// refused"
+    )
     output_prefix: str = Field(default="anonymized/", description="prefix of output keys in the source bucket")
     output_url: str | None = Field(default=None, description="write outputs here instead, e.g. s3://out-bucket/")
     timeout_s: float = Field(default=30.0, gt=0, description="one storage request, transfer included")

@@ -62,6 +62,13 @@ class BucketNameInvalid(InvalidEvent):
     kind = "bucket_name_invalid"
 
 
+class OutboundRefused(PermanentError, OSError):
+    """A request to a host the outbound policy refuses (loopback, private, link-local, metadata); an OSError so
+    that it can leave an aiohttp resolver (see :mod:`processor.inference.outbound`)."""
+
+    kind = "outbound_refused"
+
+
 class InvalidConfiguration(PermanentError):
     """A user configuration failed validation; ``problems`` lists every problem found, one line each."""
 

@@ -16,12 +16,12 @@ from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
 
-import aiohttp
 from aiokafka import TopicPartition
 
 from processor import metrics
 from processor.errors import InvalidEvent
 from processor.health import inference_readiness, serve_health
+from processor.inference.http import policy_session
 from processor.inference.router import InferenceRouter
 from processor.localizers import open_localizer
 from processor.serving import stop_on_signals
@@ -81,7 +81,7 @@ async def serve(
         if not embedded:  # first, so that /health answers while the rest starts and /ready says when it has
             await stack.enter_async_context(serve_health(settings.http, readiness))
         storage = await stack.enter_async_context(ObjectStorage(settings.storage, settings.limits))
-        session = await stack.enter_async_context(aiohttp.ClientSession())
+        session = await stack.enter_async_context(policy_session(settings.inference))
         localizer = readiness.router = await stack.enter_async_context(open_localizer(settings, session))
         sink: Sink = await stack.enter_async_context(
             JsonlSink(settings.stream.completions_file) if embedded else KafkaSink(settings.kafka)

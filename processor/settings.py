@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _section = ConfigDict(frozen=True, extra="forbid")
@@ -72,6 +72,12 @@ class InferenceSettings(BaseModel):
     unhealthy_after_failures: int = Field(default=5, ge=1, description="failures in a row that mark a URL unhealthy")
     probe_interval_s: float = Field(default=10.0, gt=0, description="an unhealthy URL is tried again after this")
     refresh_interval_s: float = Field(default=60.0, gt=0, description="capabilities rediscovery period")
+    allowed_hosts: tuple[str, ...] = Field(
+        default=(), description='JSON list of host names that may resolve to private addresses, e.g. ["inference"]'
+    )
+    allowed_networks: tuple[IPvAnyNetwork, ...] = Field(
+        default=(), description='JSON list of networks reachable although not public, e.g. ["127.0.0.0/8"]'
+    )
 
 
 class StorageSettings(BaseModel):

@@ -17,6 +17,7 @@ BUILTIN_URL = "builtin"
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 CENTERFACE_PATH = MODELS_DIR / "centerface.onnx"
 SELFIE_PATH = MODELS_DIR / "selfie_segmentation.tflite"
+NANODET_PATH = MODELS_DIR / "nanodet.onnx"
 PLATE_CASCADE_FILE = "haarcascade_russian_plate_number.xml"  # in cv2.data.haarcascades
 
 

@@ -51,6 +51,9 @@ class BuiltinSettings(BaseModel):
     plate_scale_factor: float = Field(
         default=1.1, gt=1.0, le=2.0, description="the cascade's step between window sizes; 1.2: 35% faster, misses"
     )
+    nanodet_tiling: bool = Field(
+        default=True, description="NanoDet also sees 640 px tiles: finds far persons, ~8x the cost at 1080p"
+    )
     workers: int = Field(default=2, ge=1, description="threads running built-in models at once")
 
 

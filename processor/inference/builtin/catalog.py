@@ -17,6 +17,7 @@ BUILTIN_URL = "builtin"
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 CENTERFACE_PATH = MODELS_DIR / "centerface.onnx"
 SELFIE_PATH = MODELS_DIR / "selfie_segmentation.tflite"
+NANODET_PATH = MODELS_DIR / "nanodet.onnx"
 PLATE_CASCADE_FILE = "haarcascade_russian_plate_number.xml"  # in cv2.data.haarcascades
 
 
@@ -36,6 +37,7 @@ class ModelInfo:
 
 CENTERFACE = ModelInfo("centerface", InferenceType.detection, ("face",))
 PLATE_CASCADE = ModelInfo("plate_cascade", InferenceType.detection, ("license_plate",))
+NANODET = ModelInfo("nanodet", InferenceType.detection, ("person", "vehicle"))
 SELFIE_SEGMENTATION = ModelInfo(
     "selfie_segmentation",
     InferenceType.segmentation,
@@ -43,7 +45,9 @@ SELFIE_SEGMENTATION = ModelInfo(
     palette=(0, 0, 0, 192, 128, 128),  # Pascal VOC's colours for background and person
 )
 
-CATALOG: dict[str, ModelInfo] = {model.name: model for model in (CENTERFACE, PLATE_CASCADE, SELFIE_SEGMENTATION)}
+CATALOG: dict[str, ModelInfo] = {
+    model.name: model for model in (CENTERFACE, PLATE_CASCADE, NANODET, SELFIE_SEGMENTATION)
+}
 
 
 def model_info(name: str) -> ModelInfo:

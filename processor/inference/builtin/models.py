@@ -18,6 +18,7 @@ from processor.inference.builtin.catalog import (
     BUILTIN_URL,
     CATALOG,
     CENTERFACE,
+    NANODET,
     PLATE_CASCADE,
     SELFIE_SEGMENTATION,
     ModelInfo,
@@ -25,6 +26,7 @@ from processor.inference.builtin.catalog import (
     model_info,
 )
 from processor.inference.builtin.faces import FaceDetector
+from processor.inference.builtin.objects import ObjectDetector
 from processor.inference.builtin.persons import PersonSegmenter, component_boxes
 from processor.inference.builtin.plates import PlateDetector
 from processor.settings import BuiltinSettings
@@ -34,6 +36,9 @@ LabelMap = npt.NDArray[np.uint8]
 """An HxW array of class ids: the index of each pixel's label in the model's labels."""
 
 T = TypeVar("T")
+
+NANODET_TILE = 640
+"""Side of NanoDet's tiles, px, when tiling is on: 1080p gives 8 tiles (plus the whole frame)."""
 
 
 class _Lazy(Generic[T]):
@@ -55,10 +60,11 @@ class _Lazy(Generic[T]):
 
 
 class BuiltinModels:
-    """The three bundled models, each loaded on first use (or by :meth:`warm_up`); every method is sync,
+    """The bundled models, each loaded on first use (or by :meth:`warm_up`); every method is sync,
     thread-safe and CPU-bound: call it from worker threads, never on the event loop.
 
-    :param options: detector settings (face input size and threshold, onnxruntime threads, plate cascade scale).
+    :param options: detector settings (face input size and threshold, onnxruntime threads, plate cascade scale,
+        NanoDet tiling).
     """
 
     def __init__(self, options: BuiltinSettings | None = None) -> None:
@@ -70,6 +76,11 @@ class BuiltinModels:
         )
         self._plates = _Lazy(
             lambda: PlateDetector(downscale=options.plate_downscale, scale_factor=options.plate_scale_factor)
+        )
+        self._objects = _Lazy(
+            lambda: ObjectDetector(
+                tile=NANODET_TILE if options.nanodet_tiling else None, intra_op_threads=options.onnx_threads
+            )
         )
         self._persons = _Lazy(PersonSegmenter)
 
@@ -95,6 +106,8 @@ class BuiltinModels:
             return self._faces.get().detect(image)
         if info is PLATE_CASCADE:
             return self._plates.get().detect(image)
+        if info is NANODET:
+            return self._objects.get().detect(image)
         return component_boxes(self._persons.get().segment(image), "person")
 
     def run_segmentation(self, model: str, image: BgrImage) -> LabelMap:

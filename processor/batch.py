@@ -16,7 +16,7 @@ from typing import TextIO
 import orjson
 from tqdm import tqdm
 
-from processor.errors import ProcessorError
+from processor.errors import OutputNotAllowed, ProcessorError
 from processor.inference.base import Localizer
 from processor.media import IMAGE_SUFFIXES
 from processor.pipeline import anonymize_image
@@ -39,17 +39,47 @@ class BatchSummary:
 
 
 def collect_images(paths: Sequence[Path], out_dir: Path) -> list[tuple[Path, Path]]:
-    """(source, destination) pairs: folders are searched recursively for images and mirrored under ``out_dir``;
-    files named explicitly are taken whatever their suffix (a non-image then fails with a clear error)."""
+    """(source, destination) pairs: folders are searched recursively for images and mirrored under ``out_dir``
+    (``out_dir`` itself skipped when it lies inside one); files named explicitly are taken whatever their suffix
+    (a non-image then fails with a clear error).
+
+    Raises :class:`OutputNotAllowed`, before anything is written, when a destination would replace an input or
+    two inputs would be written to one destination: the CLI never destroys an input or a result.
+    """
+    out_resolved = out_dir.resolve()
     pairs: list[tuple[Path, Path]] = []
     for path in paths:
         if path.is_dir():
+            folder = path.resolve()
+            if folder == out_resolved:
+                raise OutputNotAllowed(f"--out {out_dir} is the input folder {path}: the outputs would replace it")
+            skip_out = out_resolved.is_relative_to(folder)
             for source in sorted(path.rglob("*")):
                 if source.is_file() and source.suffix.lower() in IMAGE_SUFFIXES:
+                    if skip_out and source.resolve().is_relative_to(out_resolved):
+                        continue  # an earlier run's outputs inside the input folder
                     pairs.append((source, out_dir / source.relative_to(path)))
         else:
             pairs.append((path, out_dir / path.name))
-    return pairs
+    return _without_overwrites(pairs)
+
+
+def _without_overwrites(pairs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """``pairs`` with each source once; raises OutputNotAllowed on a destination that is an input or is shared."""
+    unique = list({source.resolve(): (source, destination) for source, destination in pairs}.values())
+    sources = {source.resolve(): source for source, _ in unique}
+    claimed: dict[Path, Path] = {}
+    for source, destination in unique:
+        target = destination.resolve()
+        if target in sources:
+            raise OutputNotAllowed(f"{destination} would replace the input {sources[target]}: choose another --out")
+        if target in claimed:
+            raise OutputNotAllowed(
+                f"{claimed[target]} and {source} would both be written to {destination}: "
+                "anonymize them with separate --out folders"
+            )
+        claimed[target] = source
+    return unique
 
 
 async def anonymize_files(

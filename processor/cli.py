@@ -107,10 +107,14 @@ def _parser() -> argparse.ArgumentParser:
 def _image(arguments: argparse.Namespace, settings: Settings) -> int:
     from processor.batch import anonymize_files, collect_images
     from processor.configuration import chosen_configuration
+    from processor.errors import OutputNotAllowed
     from processor.localizers import open_localizer
 
     configuration = chosen_configuration(arguments.config, persons=arguments.persons)
-    pairs = collect_images(arguments.paths or [SAMPLES], arguments.out)
+    try:
+        pairs = collect_images(arguments.paths or [SAMPLES], arguments.out)
+    except OutputNotAllowed as error:
+        return _refuse(str(error))
     if not pairs:
         print("anonymizer: no images found in " + ", ".join(map(str, arguments.paths)), file=sys.stderr)  # noqa: T201
         return 2
@@ -150,6 +154,8 @@ def _video(arguments: argparse.Namespace, settings: Settings) -> int:
         print("anonymizer: " + "; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in error.errors()), file=sys.stderr)  # noqa: T201
         return 2
     output_container(arguments.output)
+    if arguments.output.resolve() == arguments.input.resolve():
+        return _refuse(f"the output {arguments.output} is the input: it would be replaced")
     configuration = chosen_configuration(arguments.config, persons=arguments.persons)
     job = anonymize_video_console(
         arguments.input,

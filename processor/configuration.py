@@ -33,7 +33,7 @@ def default_configuration(*, persons: bool = False) -> UserConfiguration:
         builtin_entry("plate_cascade", "license_plate", InferenceType.detection),
     ]
     if persons:
-        entries.append(builtin_entry("selfie_segmentation", "person", InferenceType.segmentation))
+        entries.append(builtin_entry("nanodet", "person", InferenceType.detection))
     return UserConfiguration(sensitive_info=entries)
 
 

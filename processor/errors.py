@@ -44,6 +44,31 @@ class InvalidEvent(PermanentError):
     kind = "invalid_event"
 
 
+class SchemeNotAllowed(InvalidEvent):
+    """A storage scheme this deployment has not enabled (``file://`` without ``storage.file_root``)."""
+
+    kind = "scheme_not_allowed"
+
+
+class OutputNotAllowed(InvalidEvent):
+    """An event's ``output`` outside the configured output location, or equal to its source."""
+
+    kind = "output_not_allowed"
+
+
+class BucketNameInvalid(InvalidEvent):
+    """A bucket or container name the provider's naming rules forbid (checked before it reaches a host name)."""
+
+    kind = "bucket_name_invalid"
+
+
+class OutboundRefused(PermanentError, OSError):
+    """A request to a host the outbound policy refuses (loopback, private, link-local, metadata); an OSError so
+    that it can leave an aiohttp resolver (see :mod:`processor.inference.outbound`)."""
+
+    kind = "outbound_refused"
+
+
 class InvalidConfiguration(PermanentError):
     """A user configuration failed validation; ``problems`` lists every problem found, one line each."""
 

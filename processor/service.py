@@ -16,12 +16,12 @@ from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
 
-import aiohttp
 from aiokafka import TopicPartition
 
 from processor import metrics
 from processor.errors import InvalidEvent
 from processor.health import inference_readiness, serve_health
+from processor.inference.http import policy_session
 from processor.inference.router import InferenceRouter
 from processor.localizers import open_localizer
 from processor.serving import stop_on_signals
@@ -42,7 +42,10 @@ _PAUSED_FETCH_TIMEOUT_S = 0.05  # short while paused: resume soon after events f
 
 
 async def run(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT (or, for the embedded inbox, until every inbox event is done); 0 on a clean stop."""
+    """Run until SIGTERM/SIGINT (or, for the embedded inbox, until every inbox event is done); 0 on a clean stop.
+
+    The embedded inbox is a batch: it exits 1 when any event did not complete (dead-lettered, or abandoned at a
+    signal), so a script can tell. A Kafka consumer's dead letters are its normal output: it exits 0."""
     with stop_on_signals() as stop:
         stats = await serve(settings, stop)
     log.info(
@@ -56,7 +59,8 @@ async def run(settings: Settings) -> int:
         stats.peak_in_flight,
         stats.peak_pending,
     )
-    return 0
+    embedded = settings.kafka.bootstrap_servers is None
+    return 1 if embedded and (stats.dead_lettered or stats.abandoned) else 0
 
 
 async def serve(
@@ -77,7 +81,7 @@ async def serve(
         if not embedded:  # first, so that /health answers while the rest starts and /ready says when it has
             await stack.enter_async_context(serve_health(settings.http, readiness))
         storage = await stack.enter_async_context(ObjectStorage(settings.storage, settings.limits))
-        session = await stack.enter_async_context(aiohttp.ClientSession())
+        session = await stack.enter_async_context(policy_session(settings.inference))
         localizer = readiness.router = await stack.enter_async_context(open_localizer(settings, session))
         sink: Sink = await stack.enter_async_context(
             JsonlSink(settings.stream.completions_file) if embedded else KafkaSink(settings.kafka)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _section = ConfigDict(frozen=True, extra="forbid")
@@ -51,9 +51,12 @@ class BuiltinSettings(BaseModel):
     plate_scale_factor: float = Field(
         default=1.1, gt=1.0, le=2.0, description="the cascade's step between window sizes; 1.2: 35% faster, misses"
     )
-    plate_vehicle_model: str | None = Field(
-        default=None,
-        description="built-in detection model whose 'vehicle' boxes the plate reader crops; none: the whole frame",
+    plate_vehicles: bool = Field(
+        default=True,
+        description="the plate reader reads the vehicles NanoDet finds (whole frame); off: the whole frame at once",
+    )
+    nanodet_tiling: bool = Field(
+        default=True, description="NanoDet also sees 640 px tiles: finds far persons, ~8x the cost at 1080p"
     )
     workers: int = Field(default=2, ge=1, description="threads running built-in models at once")
 
@@ -76,6 +79,12 @@ class InferenceSettings(BaseModel):
     unhealthy_after_failures: int = Field(default=5, ge=1, description="failures in a row that mark a URL unhealthy")
     probe_interval_s: float = Field(default=10.0, gt=0, description="an unhealthy URL is tried again after this")
     refresh_interval_s: float = Field(default=60.0, gt=0, description="capabilities rediscovery period")
+    allowed_hosts: tuple[str, ...] = Field(
+        default=(), description='JSON list of host names that may resolve to private addresses, e.g. ["inference"]'
+    )
+    allowed_networks: tuple[IPvAnyNetwork, ...] = Field(
+        default=(), description='JSON list of networks reachable although not public, e.g. ["127.0.0.0/8"]'
+    )
 
 
 class StorageSettings(BaseModel):
@@ -92,7 +101,13 @@ class StorageSettings(BaseModel):
     gcs_service_account_path: Path | None = Field(default=None, description="None = GOOGLE_* env")
     azure_account_name: str | None = Field(default=None, description="None = AZURE_* env")
     azure_account_key: SecretStr | None = None
-    file_root: Path | None = Field(default=None, description="file:// keys may never escape this folder")
+    schemes: frozenset[Literal["s3", "gs", "az", "memory"]] = Field(
+        default=frozenset({"s3", "gs", "az", "memory"}),
+        description='object URL schemes events may name (JSON list, e.g. ["s3"]); file:// needs file_root',
+    )
+    file_root: Path | None = Field(
+        default=None, description="the folder file:// URLs live in (keys never escape it); None = file:// refused"
+    )
     output_prefix: str = Field(default="anonymized/", description="prefix of output keys in the source bucket")
     output_url: str | None = Field(default=None, description="write outputs here instead, e.g. s3://out-bucket/")
     timeout_s: float = Field(default=30.0, gt=0, description="one storage request, transfer included")

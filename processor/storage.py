@@ -1,12 +1,15 @@
 """Object storage behind one async interface (obstore): ``s3://``, ``gs://``, ``az://``, ``file://`` and ``memory://``.
 
 URLs are ``scheme://bucket/key`` with the key verbatim (not percent-decoded): ``s3://frames/cam 7/a.jpg`` names
-the key ``cam 7/a.jpg``. ``file:///abs/path`` is rooted at ``StorageSettings.file_root`` (keys can never
-escape it) or, without one, at the file's own folder. ``memory://bucket/`` stores live as long as the process,
-one per bucket name, shared by every ObjectStorage (tests, embedded runs).
+the key ``cam 7/a.jpg``. ``file:///abs/path`` exists only with ``StorageSettings.file_root`` set and is rooted
+there (keys can never escape it); the other schemes only when listed in ``StorageSettings.schemes``. Bucket
+names are checked against the provider's naming rules before they reach a host name or obstore.
+``memory://bucket/`` stores live as long as the process, one per bucket name, shared by every ObjectStorage
+(tests, embedded runs).
 
 Output keys are a pure function of the source key, the output settings and the configuration hash, so a
-replay rewrites the same key with the same bytes.
+replay rewrites the same key with the same bytes. An event's explicit ``output`` must lie under the output
+location (``output_url``, or the source bucket's ``output_prefix``) and can never be its source.
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ import obstore
 from obstore.exceptions import BaseError, InvalidPathError
 from obstore.store import AzureStore, GCSStore, LocalStore, MemoryStore, S3Store
 
-from processor.errors import InvalidEvent, ObjectNotFound, ObjectTooLarge, StorageUnavailable
+from processor.errors import (
+    BucketNameInvalid,
+    InvalidEvent,
+    ObjectNotFound,
+    ObjectTooLarge,
+    OutputNotAllowed,
+    SchemeNotAllowed,
+    StorageUnavailable,
+)
 from processor.settings import LimitsSettings, StorageSettings
 
 if TYPE_CHECKING:
@@ -36,6 +47,13 @@ SCHEMES: Final = frozenset({"s3", "gs", "az", "file", "memory"})
 _MAX_CACHED_STORES = 256
 # Printable ASCII except '%': metadata values travel as HTTP headers, everything else is percent-encoded.
 _HEADER_SAFE = "".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "%")
+
+# S3 (and GCS without dots' 222-character form): 3-63 lowercase letters, digits, dots, hyphens (GCS: underscores),
+# starting and ending with a letter or digit, no '..', not an IP address. Azure containers: letters, digits and
+# single hyphens only. memory:// buckets follow the S3 rule too: one rule fewer to remember.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+_AZURE_CONTAINER = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
 
 _memory_stores: dict[str, MemoryStore] = {}
 
@@ -57,35 +75,56 @@ class Location:
         return f"{self.scheme}://{self.bucket}/{self.key}"
 
 
-def parse_url(url: str, file_root: Path | None, *, prefix: bool = False) -> Location:
-    """Split an object URL (``prefix=True``: a folder or bucket prefix, key may be empty). Raises InvalidEvent."""
+def parse_url(url: str, file_root: Path | None, *, prefix: bool = False, schemes: frozenset[str] = SCHEMES) -> Location:
+    """Split an object URL (``prefix=True``: a folder or bucket prefix, key may be empty).
+
+    Raises InvalidEvent for a malformed URL, SchemeNotAllowed for a scheme outside ``schemes`` (``file`` also
+    needs ``file_root``), BucketNameInvalid for a bucket name the provider forbids."""
     scheme, separator, rest = url.partition("://")
     if not separator or scheme not in SCHEMES:
         raise InvalidEvent(f"unsupported object URL {url!r}: expected one of {', '.join(sorted(SCHEMES))}://")
+    if scheme == "file" and file_root is None:
+        raise SchemeNotAllowed(f"object URL {url!r}: file:// needs storage.file_root, which is not set")
+    if scheme not in schemes:
+        raise SchemeNotAllowed(f"object URL {url!r}: {scheme}:// is not enabled here (storage.schemes)")
     if scheme == "file":
+        assert file_root is not None  # noqa: S101 - checked above; for mypy
         return _file_location(rest, file_root, prefix=prefix)
     bucket, _, key = rest.partition("/")
     if not bucket:
         raise InvalidEvent(f"object URL {url!r} names no bucket")
+    check_bucket_name(scheme, bucket)
     _check_key(url, key, prefix=prefix)
     return Location(scheme, bucket, key)
 
 
-def _file_location(path_text: str, file_root: Path | None, *, prefix: bool) -> Location:
+def check_bucket_name(scheme: str, bucket: str) -> None:
+    """Raises BucketNameInvalid unless ``bucket`` follows the naming rules of ``scheme``'s provider."""
+    if scheme == "az":
+        valid = _AZURE_CONTAINER.fullmatch(bucket) is not None
+    else:
+        valid = _BUCKET_NAME.fullmatch(bucket) is not None and ".." not in bucket and not _IP_ADDRESS.fullmatch(bucket)
+    if not valid:
+        rule = (
+            "and single hyphens" if scheme == "az" else "dots and hyphens, starting and ending with a letter or digit"
+        )
+        raise BucketNameInvalid(
+            f"bucket name {bucket[:80]!r} is not valid for {scheme}://: 3-63 lowercase letters, digits, {rule}"
+        )
+
+
+def _file_location(path_text: str, file_root: Path, *, prefix: bool) -> Location:
     url = "file://" + path_text
     path = PurePosixPath(path_text)
     if not path.is_absolute():
         raise InvalidEvent(f"file URL {url!r} must be absolute: file:///path")
     if ".." in path.parts:
         raise InvalidEvent(f"file URL {url!r} may not contain '..'")
-    if file_root is None:
-        root = path if prefix else path.parent
-    else:
-        root = PurePosixPath(os.path.abspath(file_root))
-        if not path.is_relative_to(root):
-            raise InvalidEvent(f"file URL {url!r} is outside the file root {root}")
-        if not Path(path).resolve().is_relative_to(Path(root).resolve()):
-            raise InvalidEvent(f"file URL {url!r} leaves the file root {root} through a symbolic link")
+    root = PurePosixPath(os.path.abspath(file_root))
+    if not path.is_relative_to(root):
+        raise InvalidEvent(f"file URL {url!r} is outside the file root {root}")
+    if not Path(path).resolve().is_relative_to(Path(root).resolve()):
+        raise InvalidEvent(f"file URL {url!r} leaves the file root {root} through a symbolic link")
     key = path.relative_to(root).as_posix()
     key = "" if key == "." else key
     _check_key(url, key, prefix=prefix)
@@ -116,6 +155,7 @@ class ObjectStorage:
         self._output_prefix = prefix + "/" if prefix else ""
         self._output_base = settings.output_url.rstrip("/") if settings.output_url else None
         self._output_pattern = re.compile("/" + re.escape(self._output_prefix) + "[0-9a-f]{8,64}/")
+        self._schemes = frozenset(settings.schemes) | ({"file"} if settings.file_root is not None else set())
 
     async def __aenter__(self) -> Self:
         return self
@@ -126,7 +166,7 @@ class ObjectStorage:
         self._stores.clear()
 
     def location(self, url: str, *, prefix: bool = False) -> Location:
-        return parse_url(url, self._settings.file_root, prefix=prefix)
+        return parse_url(url, self._settings.file_root, prefix=prefix, schemes=self._schemes)
 
     async def get(self, url: str) -> bytes:
         """The object's bytes; checks the size before reading the body."""
@@ -155,28 +195,37 @@ class ObjectStorage:
     def output_url(self, source_url: str, configuration_hash: str, explicit: str | None = None) -> str:
         """Where the anonymized object of ``source_url`` goes; pure.
 
-        ``explicit`` (the event's ``output``) wins. Otherwise, with ``output_url`` set:
+        Without ``explicit`` (the event's ``output``), with ``output_url`` set:
         ``<output_url>/<hash>/<bucket>/<key>`` (the bucket keeps two sources' keys apart; for file:// the path
         under the root); else next to the source: ``<scheme>://<bucket>/<output_prefix><hash>/<key>``.
+        ``explicit`` must lie under that output location (``<output_url>/`` or ``<bucket>/<output_prefix>``)
+        and differ from the source, else OutputNotAllowed: an event may not overwrite inputs or write elsewhere.
         """
-        if explicit is not None:
-            return self.location(explicit).url
         source = self.location(source_url)
+        if explicit is None:
+            if self._output_base is not None:
+                identity = f"{source.bucket}/{source.key}" if source.scheme != "file" else source.key
+                return self.location(f"{self._output_base}/{configuration_hash}/{identity}").url
+            return Location(source.scheme, source.bucket, f"{self._output_prefix}{configuration_hash}/{source.key}").url
+        target = self.location(explicit)
+        if target.url == source.url:
+            raise OutputNotAllowed(f"output {explicit!r} is the event's source: an input is never overwritten")
         if self._output_base is not None:
-            if source.scheme != "file":
-                identity = f"{source.bucket}/{source.key}"
-            elif self._settings.file_root is not None:
-                identity = source.key
-            else:
-                identity = (PurePosixPath(source.bucket) / source.key).as_posix().lstrip("/")
-            return self.location(f"{self._output_base}/{configuration_hash}/{identity}").url
-        return Location(source.scheme, source.bucket, f"{self._output_prefix}{configuration_hash}/{source.key}").url
+            allowed = self.location(self._output_base, prefix=True).url.rstrip("/") + "/"
+            if not target.url.startswith(allowed):
+                raise OutputNotAllowed(f"output {explicit!r} is outside the output location {allowed}")
+        elif (target.scheme, target.bucket) != (source.scheme, source.bucket) or not target.key.startswith(
+            self._output_prefix
+        ):
+            where = Location(source.scheme, source.bucket, self._output_prefix).url
+            raise OutputNotAllowed(f"output {explicit!r} is outside the output location {where}")
+        return target.url
 
     def is_output(self, url: str) -> bool:
         """True for URLs where this processor writes outputs: never enqueue or process them (no feedback loop)."""
         if self._output_base is not None and url.startswith(self._output_base + "/"):
             return True
-        where = self.location(url, prefix=True)
+        where = self.location(url, prefix=True)  # raises for a URL the storage refuses: the caller dead-letters
         path = "/" + where.key if where.scheme != "file" else where.url.removeprefix("file://")
         return self._output_pattern.search(path) is not None
 

@@ -11,6 +11,10 @@ from skimage import data
 from processor.frames import BgrImage
 from schemas.config import InferenceType, SensitiveInfo
 
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+"""``inference.allowed_networks`` for tests whose inference services listen on loopback (refused by default)."""
+LOOPBACK_ENV = {"ANONYMIZER_INFERENCE__ALLOWED_NETWORKS": '["127.0.0.0/8", "::1/128"]'}
+
 
 def encode_jpeg(image: BgrImage, quality: int = 95) -> bytes:
     ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 
+from processor.inference.http import policy_session
 from processor.inference.router import InferenceRouter
 from processor.localizers import open_localizer
 from processor.settings import Settings
@@ -25,7 +25,7 @@ FRAME_SLOTS = web.AppKey("frame_slots", asyncio.Semaphore)
 async def open_resources(app: web.Application) -> AsyncIterator[None]:
     """Session, then localizer; closed in reverse order. A broken URL registry file fails the start here."""
     settings = app[SETTINGS]
-    async with aiohttp.ClientSession() as session, open_localizer(settings, session) as localizer:
+    async with policy_session(settings.inference) as session, open_localizer(settings, session) as localizer:
         app[LOCALIZER] = localizer
         app[FRAME_SLOTS] = asyncio.Semaphore(settings.http.max_frames_in_flight)
         yield

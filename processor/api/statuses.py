@@ -15,6 +15,7 @@ from processor.errors import (
     InvalidEvent,
     ObjectNotFound,
     ObjectTooLarge,
+    OutboundRefused,
     PermanentError,
     ProcessorError,
     TransientError,
@@ -30,6 +31,7 @@ STATUS: tuple[tuple[type[ProcessorError], int], ...] = (
     (UnknownLabel, 422),
     (UnknownModel, 422),
     (UnregisteredUrl, 422),
+    (OutboundRefused, 403),  # a URL the outbound policy forbids (loopback, private, metadata)
     (ImageUndecodable, 400),
     (VideoUndecodable, 400),
     (InvalidEvent, 400),

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from processor.bench.rows import format_rows
 from processor.settings import Settings
@@ -101,6 +102,16 @@ def run_bench(
     return report
 
 
+def _allowing(settings: Settings, url: str) -> Settings:
+    """``settings`` with ``url``'s host allowed by the outbound policy: the operator named it on the command line
+    (a local service is the usual case), unlike the URLs API clients register."""
+    host = urlsplit(url).hostname
+    if host is None:
+        return settings
+    inference = settings.inference.model_copy(update={"allowed_hosts": (*settings.inference.allowed_hosts, host)})
+    return settings.model_copy(update={"inference": inference})
+
+
 @dataclass(frozen=True)
 class _Options:
     url: str | None
@@ -115,9 +126,11 @@ def _table(settings: Settings, options: _Options) -> list[dict[str, Any]]:
 
     async def measure() -> list[dict[str, Any]]:
         detectors = list(BUILTIN_DETECTORS)
+        measured = settings
         if options.url is not None and options.model is not None and options.label is not None:
-            detectors.append(await service_detector(options.url, options.model, options.label, settings.inference))
-        return await measure_table(detectors, settings, repeat=options.repeat)
+            measured = _allowing(settings, options.url)
+            detectors.append(await service_detector(options.url, options.model, options.label, measured.inference))
+        return await measure_table(detectors, measured, repeat=options.repeat)
 
     return asyncio.run(measure())
 

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import ipaddress
 import json
 import os
 import socket
@@ -202,7 +203,12 @@ class Bench:
                 rebalance_timeout_ms=1000,
             ),
             storage=self.storage,
-            inference=InferenceSettings(url_configuration=registry, per_url_concurrency=256, total_concurrency=256),
+            inference=InferenceSettings(
+                url_configuration=registry,
+                per_url_concurrency=256,
+                total_concurrency=256,
+                allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),),  # the bench's own stub services
+            ),
             stream=StreamSettings(max_in_flight=self.in_flight),
             http=HttpSettings(port=0),  # health and metrics on any free port
         )

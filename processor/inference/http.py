@@ -6,6 +6,10 @@ jitter on connection errors, timeouts, 5xx, 408 and 429, up to ``max_attempts``;
 :class:`InferenceRejected` (permanent) at once, naming the URL, the model and what was wrong. A URL that fails
 ``unhealthy_after_failures`` times in a row fails fast until ``probe_interval_s`` has passed, when requests go
 through again as probes.
+
+Every request obeys the outbound policy (:mod:`processor.inference.outbound`): refused hosts raise
+:class:`OutboundRefused` (permanent) before a byte is sent, redirects are never followed, and no answer body is
+ever quoted in an error (a registered URL must not read back what it reaches).
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ import orjson
 from PIL import Image
 from pydantic import ValidationError
 
-from processor.errors import InferenceRejected, InferenceUnavailable
+from processor.errors import InferenceRejected, InferenceUnavailable, OutboundRefused
 from processor.frames import BoolMask, Box, Frame
 from processor.inference.builtin.catalog import ModelInfo
+from processor.inference.outbound import OutboundPolicy, outbound_session, refused_by_policy
 from processor.settings import InferenceSettings
 from schemas.inference import (
     ConfigResponse,
@@ -49,7 +54,7 @@ DataT = TypeVar("DataT")
 
 _TRANSIENT_STATUS = frozenset({408, 429})
 _MAX_LABEL_MAP_RATIO = 4  # a label map may have at most 4x the frame's pixels (guards against PNG bombs)
-_EXCERPT = 200
+_MAX_ERROR_TEXT = 200  # characters of a service's own `error` field quoted in a rejection
 _EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
 
 
@@ -77,12 +82,13 @@ class InferenceClient:
     """HTTP client of the inference services; an async context manager.
 
     :param settings: the ``inference`` settings section (bounds, timeouts, retries, health).
-    :param session: a shared session, left open on exit; without one the client opens its own on enter and
-        closes it on exit.
+    :param session: a shared session (from :func:`policy_session`: its resolver enforces the outbound policy),
+        left open on exit; without one the client opens its own on enter and closes it on exit.
     """
 
     def __init__(self, settings: InferenceSettings, session: aiohttp.ClientSession | None = None) -> None:
         self._settings = settings
+        self._policy = outbound_policy(settings)
         self._session = session
         self._owns_session = False
         self._total = asyncio.Semaphore(settings.total_concurrency)
@@ -92,7 +98,7 @@ class InferenceClient:
 
     async def __aenter__(self) -> Self:
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            self._session = outbound_session(self._policy)
             self._owns_session = True
         return self
 
@@ -237,6 +243,7 @@ class InferenceClient:
         """One request with bounded retries; returns any non-transient answer (the caller judges its status)."""
         endpoint = self._endpoint(url)
         target = url + path
+        self._policy.check_url(target)
         attempt = 0
         while True:
             attempt += 1
@@ -247,13 +254,18 @@ class InferenceClient:
                     answer = await self._send(method, target, upload)
             except aiohttp.InvalidURL as error:
                 raise InferenceRejected(f"{method} {target}: invalid URL ({error})") from None
+            except aiohttp.ClientConnectorError as error:
+                refusal = refused_by_policy(error)
+                if refusal is not None:
+                    raise OutboundRefused(f"{method} {target}: {refusal}") from None
+                problem = _describe_error(error, self._settings.timeout_s)
             except (aiohttp.ClientError, TimeoutError) as error:
                 problem = _describe_error(error, self._settings.timeout_s)
             else:
                 if answer.status < 500 and answer.status not in _TRANSIENT_STATUS:
                     self._record_success(url, endpoint)
                     return answer
-                problem = f"HTTP {answer.status}: {_excerpt(answer.body)}"
+                problem = f"HTTP {answer.status}: {_body(answer)}"
                 retry_after_s = answer.retry_after_s
             self._record_failure(url, endpoint, problem)
             if attempt >= self._settings.max_attempts:
@@ -267,7 +279,8 @@ class InferenceClient:
             raise RuntimeError("InferenceClient used outside 'async with' and without a session")
         # A FormData is consumed by one request: build it per attempt.
         data = _form(upload) if upload is not None else None
-        async with self._session.request(method, target, data=data, timeout=self._timeout) as response:
+        request = self._session.request(method, target, data=data, timeout=self._timeout, allow_redirects=False)
+        async with request as response:
             body = await response.read()
             return _Answer(response.status, response.content_type, body, _retry_after(response.headers))
 
@@ -317,7 +330,7 @@ def decode_label_map(png: bytes, height: int, width: int) -> npt.NDArray[np.int3
     try:
         image = Image.open(io.BytesIO(png))
     except (OSError, SyntaxError, Image.DecompressionBombError) as error:  # PIL's ways of saying "corrupt"
-        raise ValueError(f"not an image ({error}; {len(png)} bytes: {_excerpt(png)})") from None
+        raise ValueError(f"not an image ({error}; {len(png)} bytes)") from None
     with image:
         if image.format != "PNG":
             raise ValueError(f"a {image.format} image, expected a PNG")
@@ -346,17 +359,19 @@ def _parse(
         document = orjson.loads(answer.body)
     except orjson.JSONDecodeError:
         if not 200 <= answer.status < 300:
-            raise _rejected(url, model, path, f"HTTP {answer.status}: {_excerpt(answer.body)}") from None
-        raise _rejected(url, model, path, f"malformed JSON: {_excerpt(answer.body)}") from None
+            raise _rejected(url, model, path, f"HTTP {answer.status}: {_body(answer)}") from None
+        raise _rejected(url, model, path, f"malformed JSON: {_body(answer)}") from None
     error_text = document.get("error") if isinstance(document, dict) else None
+    if not isinstance(error_text, str):
+        error_text = None
     if not 200 <= answer.status < 300:
-        raise _rejected(url, model, path, f"HTTP {answer.status}: {error_text or _excerpt(answer.body)}")
+        raise _rejected(url, model, path, f"HTTP {answer.status}: {_error_text(error_text) or _body(answer)}")
     try:
         envelope = schema.model_validate(document)
     except ValidationError as error:
         raise _rejected(url, model, path, f"unexpected answer: {_first_problem(error)}") from None
     if envelope.failed and not (unloaded_ok and envelope.data is None):
-        raise _rejected(url, model, path, f"success: false: {envelope.error or 'no error message'}")
+        raise _rejected(url, model, path, f"success: false: {_error_text(envelope.error) or 'no error message'}")
     return envelope
 
 
@@ -398,9 +413,26 @@ def _describe_error(error: BaseException, timeout_s: float) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _excerpt(body: bytes) -> str:
-    text = body[:_EXCERPT].decode("utf-8", errors="replace")
-    return repr(text + ("…" if len(body) > _EXCERPT else ""))
+def outbound_policy(settings: InferenceSettings) -> OutboundPolicy:
+    """The outbound policy the ``inference`` settings describe."""
+    return OutboundPolicy(settings.allowed_hosts, settings.allowed_networks)
+
+
+def policy_session(settings: InferenceSettings) -> aiohttp.ClientSession:
+    """A session to share between clients, connecting only where the settings' outbound policy allows."""
+    return outbound_session(outbound_policy(settings))
+
+
+def _body(answer: _Answer) -> str:
+    """What an answer was, never what it said: its bytes are not ours to show."""
+    return f"a {len(answer.body)}-byte {answer.content_type or 'untyped'} body"
+
+
+def _error_text(text: str | None) -> str | None:
+    """A service's own ``error`` message (the contract's field), cut short."""
+    if text is None:
+        return None
+    return text[:_MAX_ERROR_TEXT] + ("…" if len(text) > _MAX_ERROR_TEXT else "")
 
 
 def _for_model(model: str | None) -> str:

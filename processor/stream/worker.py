@@ -136,10 +136,6 @@ class Worker:
         An event about one of our own outputs (a bucket notification of the object we just wrote) is skipped:
         anonymizing it would write ``anonymized/<hash>/anonymized/<hash>/...`` and loop for ever."""
         with log_context(event_id=event.id):
-            if self._storage.is_output(event.source):
-                log.info("event %s: %s is an output of this processor, skipped", event.id, event.source)
-                self._stats.skipped += 1
-                return True
             return await self._process(event, record)
 
     async def _process(self, event: FrameEvent, record: Record) -> bool:
@@ -147,6 +143,10 @@ class Worker:
         while True:
             attempts += 1
             try:
+                if self._storage.is_output(event.source):  # may raise for a malformed source: classified below
+                    log.info("event %s: %s is an output of this processor, skipped", event.id, event.source)
+                    self._stats.skipped += 1
+                    return True
                 completion = await self._anonymize(event, attempts)
             except TransientError as error:
                 if attempts >= self._settings.stream.max_attempts:
@@ -238,11 +238,10 @@ class Worker:
         self, event: FrameEvent, attempts: int, configuration: UserConfiguration, output_url: str
     ) -> CompletionEvent:
         """A video holds one frame slot and one of ``video.videos_in_flight`` (its own pipeline bounds the frames
-        it decodes at once); its output keeps the source's name with the container's suffix (.mp4 unless the
-        source is .mov, .m4v or .mkv)."""
-        if event.output is None:
-            suffix = PurePosixPath(output_url).suffix
-            output_url = output_url.removesuffix(suffix) + output_suffix(event.source)
+        it decodes at once); its output keeps the source's name, plus the container's suffix when it differs
+        (``clip.avi`` → ``clip.avi.mp4``: ``clip.avi`` and ``clip.webm`` never share an output)."""
+        if event.output is None and PurePosixPath(output_url).suffix.lower() != output_suffix(event.source):
+            output_url += output_suffix(event.source)
         digest = configuration.digest()
         async with self._videos, self._slots:
             data = await self._storage.get(event.source)

@@ -8,6 +8,7 @@ pixels must change; the built-in detectors are used only where real faces must b
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import signal
@@ -36,6 +37,7 @@ from pydantic import BaseModel, SecretStr
 from processor.configuration import default_configuration
 from processor.frames import BgrImage
 from processor.settings import HttpSettings, InferenceSettings, Settings, StorageSettings, StreamSettings
+from tests.conftest import LOOPBACK
 from tests.frames import astronaut
 from tests.inference_stubs import StubModel
 
@@ -234,7 +236,11 @@ def processor_settings(
         "http": HttpSettings(port=0),  # health and metrics on a free port: processors run side by side
         "storage": storage,
         "inference": InferenceSettings(
-            url_configuration=registry, per_url_concurrency=64, total_concurrency=64, timeout_s=10.0
+            url_configuration=registry,
+            per_url_concurrency=64,
+            total_concurrency=64,
+            timeout_s=10.0,
+            allowed_networks=LOOPBACK,
         ),
         "stream": StreamSettings(**stream_options),
     }
@@ -265,7 +271,7 @@ def _plain(value: Any) -> Any:
         return {name: _plain(getattr(value, name)) for name in type(value).model_fields}
     if isinstance(value, SecretStr):
         return value.get_secret_value()
-    if isinstance(value, Path):
+    if isinstance(value, Path | ipaddress.IPv4Network | ipaddress.IPv6Network):
         return str(value)
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}

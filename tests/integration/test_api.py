@@ -23,7 +23,7 @@ from processor.api.routes import ENDPOINTS
 from processor.inference.builtin.models import BuiltinModels
 from processor.inference.server import create_inference_app
 from processor.settings import BuiltinSettings, HttpSettings, InferenceSettings, Settings
-from tests.conftest import encode_png
+from tests.conftest import LOOPBACK, encode_png
 from tests.inference_stubs import InferenceStub, StubModel
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -83,7 +83,9 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         registry = tmp_path / f"url_configuration_{len(clients)}.json"
         registry.write_text(json.dumps({"urls": urls or []}))
         settings = Settings(
-            inference=InferenceSettings(url_configuration=registry, max_attempts=1, connect_timeout_s=2),
+            inference=InferenceSettings(
+                url_configuration=registry, max_attempts=1, connect_timeout_s=2, allowed_networks=LOOPBACK
+            ),
             http=HttpSettings(max_upload_bytes=max_upload_bytes, max_frames_in_flight=max_frames_in_flight),
             builtin=BuiltinSettings(workers=2),
         )

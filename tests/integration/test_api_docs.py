@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 from processor.api.app import create_app
 from processor.api.routes import ENDPOINTS
 from processor.settings import InferenceSettings, Settings
+from tests.conftest import LOOPBACK
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
     registry = tmp_path / "url_configuration.json"
     registry.write_text('{"urls": ["builtin"]}')
-    settings = Settings(inference=InferenceSettings(url_configuration=registry))
+    settings = Settings(inference=InferenceSettings(url_configuration=registry, allowed_networks=LOOPBACK))
     async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as opened:
         yield opened
 

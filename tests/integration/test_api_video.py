@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from processor.api.app import create_app
 from processor.frames import BgrImage
 from processor.settings import InferenceSettings, Settings
+from tests.conftest import LOOPBACK
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -78,7 +79,7 @@ async def no_new_spool_folder(before: set[str], timeout_s: float = 5.0) -> bool:
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
     registry = tmp_path / "url_configuration.json"
     registry.write_text('{"urls": []}')
-    settings = Settings(inference=InferenceSettings(url_configuration=registry))
+    settings = Settings(inference=InferenceSettings(url_configuration=registry, allowed_networks=LOOPBACK))
     async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as opened:
         yield opened
 

@@ -85,3 +85,26 @@ def test_a_bad_setting_is_refused_naming_the_variable(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "invalid settings: ANONYMIZER_BUILTIN__FACE_THRESHOLD: Input should be less than 1" in done.stderr
+
+
+def listing(root: Path) -> dict[str, bytes]:
+    return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def test_a_run_that_would_replace_its_inputs_is_refused_and_writes_nothing(
+    tmp_path: Path, astronaut_jpeg: bytes
+) -> None:
+    (tmp_path / "in" / "cam").mkdir(parents=True)
+    (tmp_path / "in" / "a.jpg").write_bytes(astronaut_jpeg)
+    (tmp_path / "in" / "cam" / "a.jpg").write_bytes(astronaut_jpeg)
+    before = listing(tmp_path)
+
+    in_place = run("image", "in", "--out", "in", cwd=tmp_path)
+    same_names = run("image", "in/a.jpg", "in/cam/a.jpg", "--out", "out", cwd=tmp_path)
+    video_in_place = run("video", "in/a.mp4", "in/a.mp4", cwd=tmp_path)
+
+    assert (in_place.returncode, same_names.returncode, video_in_place.returncode) == (2, 2, 2)
+    assert "the outputs would replace it" in in_place.stderr
+    assert "would both be written to out/a.jpg" in same_names.stderr
+    assert "is the input" in video_in_place.stderr
+    assert listing(tmp_path) == before

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.conftest import LOOPBACK_ENV
 from tests.inference_stubs import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -33,6 +34,7 @@ def start(registry: Path, port: int, stderr: Path) -> subprocess.Popen[bytes]:
         **os.environ,
         "ANONYMIZER_INFERENCE__URL_CONFIGURATION": str(registry),
         "ANONYMIZER_LOG_FORMAT": "json",
+        **LOOPBACK_ENV,
     }
     with stderr.open("wb") as sink:
         return subprocess.Popen(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 import orjson
 import pytest
@@ -74,6 +75,8 @@ def compose_environment_for_tests(
         "ANONYMIZER_STORAGE__OUTPUT_URL": f"s3://{output_bucket}/",
         "ANONYMIZER_HTTP__HOST": HOST,
         "ANONYMIZER_HTTP__PORT": str(free_port()),
+        # the test's inference server stands in for compose's allowed host name `inference`
+        "ANONYMIZER_INFERENCE__ALLOWED_HOSTS": json.dumps([urlsplit(inference_url).hostname]),
     }
     return compose, replaced
 

@@ -15,7 +15,7 @@ from processor.frames import BgrImage, Frame
 from processor.inference.http import InferenceClient
 from processor.settings import InferenceSettings
 from schemas.config import InferenceType
-from tests.conftest import encode_jpeg
+from tests.conftest import LOOPBACK, encode_jpeg
 from tests.inference_stubs import InferenceStub, InFlight, StubModel, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -37,7 +37,7 @@ SEGMENTER = StubModel("deeplab", "segmentation", ["background", "person"])
 
 
 def quick_settings(**overrides: float) -> InferenceSettings:
-    values: dict[str, float] = {
+    values: dict[str, object] = {
         "timeout_s": 2.0,
         "connect_timeout_s": 1.0,
         "max_attempts": 3,
@@ -45,6 +45,7 @@ def quick_settings(**overrides: float) -> InferenceSettings:
         "backoff_max_s": 0.05,
         "unhealthy_after_failures": 50,
         "probe_interval_s": 0.3,
+        "allowed_networks": LOOPBACK,
     }
     values.update(overrides)
     return InferenceSettings.model_validate(values)

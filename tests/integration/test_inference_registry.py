@@ -18,6 +18,7 @@ from processor.inference.registry import UrlRegistry, read_urls
 from processor.inference.router import InferenceRouter
 from processor.settings import InferenceSettings
 from schemas.config import InferenceType, SensitiveInfo
+from tests.conftest import LOOPBACK
 from tests.inference_stubs import InferenceStub, StubModel, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -35,6 +36,7 @@ def registry_settings(path: Path, **overrides: float) -> InferenceSettings:
         "backoff_max_s": 0.02,
         "refresh_interval_s": 60.0,
         "probe_interval_s": 0.1,
+        "allowed_networks": LOOPBACK,
     }
     values.update(overrides)
     return InferenceSettings.model_validate(values)

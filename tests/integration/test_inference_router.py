@@ -16,7 +16,7 @@ from processor.inference.http import InferenceClient
 from processor.inference.registry import UrlRegistry
 from processor.inference.router import InferenceRouter, open_router
 from processor.settings import BuiltinSettings, InferenceSettings
-from tests.conftest import encode_jpeg
+from tests.conftest import LOOPBACK, encode_jpeg
 from tests.conftest import sensitive_entry as entry
 from tests.inference_stubs import InferenceStub, StubModel
 
@@ -34,7 +34,9 @@ PERSONS = StubModel("deeplab", "segmentation", ["background", "person"])
 
 @pytest.fixture
 def settings(tmp_path: Path) -> InferenceSettings:
-    return InferenceSettings(url_configuration=tmp_path / "url_configuration.json", max_attempts=1)
+    return InferenceSettings(
+        url_configuration=tmp_path / "url_configuration.json", max_attempts=1, allowed_networks=LOOPBACK
+    )
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from processor.inference.router import open_router
 from processor.inference.server import create_inference_app
 from processor.settings import BuiltinSettings, HttpSettings, InferenceSettings, Settings
 from schemas.config import InferenceType, SensitiveInfo
-from tests.conftest import encode_jpeg, encode_png
+from tests.conftest import LOOPBACK, encode_jpeg, encode_png
 from tests.inference_stubs import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -46,7 +46,7 @@ async def server_url(models: BuiltinModels) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[InferenceClient]:
-    async with InferenceClient(InferenceSettings(max_attempts=1)) as opened:
+    async with InferenceClient(InferenceSettings(max_attempts=1, allowed_networks=LOOPBACK)) as opened:
         yield opened
 
 
@@ -90,7 +90,7 @@ async def test_the_person_mask_over_http_is_the_in_process_mask(
 async def test_registered_server_serves_entries_through_the_router(
     server_url: str, tmp_path: Path, astronaut_bgr: BgrImage
 ) -> None:
-    settings = InferenceSettings(url_configuration=tmp_path / "url_configuration.json")
+    settings = InferenceSettings(url_configuration=tmp_path / "url_configuration.json", allowed_networks=LOOPBACK)
     entry = SensitiveInfo(
         model_name="centerface",
         class_name="face",
@@ -161,7 +161,8 @@ async def test_anonymizer_infer_serves_until_sigterm(frame: Frame) -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}/"
-    patient = InferenceSettings(max_attempts=1, unhealthy_after_failures=1000)  # refused until it listens
+    # refused until it listens
+    patient = InferenceSettings(max_attempts=1, unhealthy_after_failures=1000, allowed_networks=LOOPBACK)
     try:
         async with InferenceClient(patient) as client:
             for _ in range(100):

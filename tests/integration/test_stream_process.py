@@ -230,9 +230,14 @@ async def test_sigterm_drains_commits_everything_done_and_exits_in_time(
     assert "draining" in process.log()
 
 
-def run_embedded(workdir: Path, inbox: Path, completions_file: Path) -> subprocess.CompletedProcess[bytes]:
-    """``anonymizer run`` with no Kafka configured (the environment cleared of ANONYMIZER_* variables)."""
+def run_embedded(
+    workdir: Path, inbox: Path, completions_file: Path, file_root: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """``anonymizer run`` with no Kafka configured (the environment cleared of ANONYMIZER_* variables but
+    ``file_root``'s)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("ANONYMIZER_")}
+    if file_root is not None:
+        env["ANONYMIZER_STORAGE__FILE_ROOT"] = str(file_root)
     argv = [sys.executable, "-m", "processor", "run", "--inbox", str(inbox), "--completions", str(completions_file)]
     return subprocess.run(argv, cwd=workdir, env=env, capture_output=True, timeout=120, check=False)
 
@@ -250,7 +255,7 @@ def test_embedded_default_reads_a_folder_inbox_and_writes_outputs_and_completion
 
     finished = run_embedded(tmp_path, inbox, completions_file)  # built-in detectors, default configuration
 
-    assert finished.returncode == 0, finished.stderr.decode()[-3000:]
+    assert finished.returncode == 1, finished.stderr.decode()[-3000:]  # broken.jpg did not complete
     lines = [CompletionEvent.model_validate_json(line) for line in completions_file.read_bytes().splitlines()]
     assert sorted(c.id for c in lines) == ["astronaut.jpg", "cam 2/grace hopper.jpg"]
     dead_letters = (tmp_path / "out" / "completions.dead-letter.jsonl").read_bytes().splitlines()
@@ -265,7 +270,7 @@ def test_embedded_default_reads_a_folder_inbox_and_writes_outputs_and_completion
 
     # A second run takes the same frames again (not its own outputs) and rewrites the same files.
     before = astronaut_out.read_bytes()
-    assert run_embedded(tmp_path, inbox, completions_file).returncode == 0
+    assert run_embedded(tmp_path, inbox, completions_file).returncode == 1
     assert len(completions_file.read_bytes().splitlines()) == 4
     assert astronaut_out.read_bytes() == before
 
@@ -283,12 +288,23 @@ def test_embedded_default_reads_a_jsonl_inbox_of_events(tmp_path: Path, astronau
     inbox.write_bytes(b"\n".join(events))
     completions_file = tmp_path / "completions.jsonl"
 
-    finished = run_embedded(tmp_path, inbox, completions_file)
+    finished = run_embedded(tmp_path, inbox, completions_file, file_root=frame.parent)
 
-    assert finished.returncode == 0, finished.stderr.decode()[-3000:]
+    assert finished.returncode == 1, finished.stderr.decode()[-3000:]  # the broken line was dead-lettered
     (completion,) = [CompletionEvent.model_validate_json(line) for line in completions_file.read_bytes().splitlines()]
     assert (completion.id, completion.attributes) == ("one", {"camera": "c1"})
     assert Path(completion.output.removeprefix("file://")).is_file()
     dead_letters = (tmp_path / "completions.dead-letter.jsonl").read_bytes().splitlines()
     (letter,) = [DeadLetter.model_validate_json(line) for line in dead_letters]
     assert letter.error_kind == "invalid_event" and letter.payload() == b"{broken"
+
+
+def test_the_embedded_inbox_exits_0_only_when_every_event_completed(tmp_path: Path, astronaut_jpeg: bytes) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.jpg").write_bytes(astronaut_jpeg)
+
+    finished = run_embedded(tmp_path, inbox, tmp_path / "completions.jsonl")
+
+    assert finished.returncode == 0, finished.stderr.decode()[-3000:]
+    assert len((tmp_path / "completions.jsonl").read_bytes().splitlines()) == 1

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -99,11 +100,20 @@ async def localizer() -> AsyncIterator[BuiltinLocalizer]:
 
 def test_committed_model_files_match_their_sha256sums() -> None:
     listed = [line.split() for line in (MODELS_DIR / "SHA256SUMS").read_text().splitlines() if line[:1] != "#"]
-    assert {name for _, name in listed} == {"centerface.onnx", "selfie_segmentation.tflite"}
+    assert {name for _, name in listed} == {
+        "centerface.onnx",
+        "ch_PP-OCRv4_det_infer.onnx",
+        "ch_PP-OCRv4_rec_infer.onnx",
+        "nanodet.onnx",
+        "selfie_segmentation.tflite",
+    }
     for digest, name in listed:
         assert hashlib.sha256((MODELS_DIR / name).read_bytes()).hexdigest() == digest, name
-    for licence in ("LICENSE.centerface", "LICENSE.mediapipe"):
+    for licence in ("LICENSE.centerface", "LICENSE.mediapipe", "LICENSE.nanodet", "LICENSE.ppocr"):
         assert (MODELS_DIR / licence).stat().st_size > 1000
+    nanodet_licence = (MODELS_DIR / "LICENSE.nanodet").read_text()
+    assert "Apache License" in nanodet_licence and "RangiLyu/nanodet" in nanodet_licence
+    assert "CONVERTED" in nanodet_licence and "tf2onnx" in nanodet_licence
 
 
 # --- faces ---------------------------------------------------------------------------------------------------
@@ -258,11 +268,13 @@ def test_a_lazy_value_is_built_once_when_many_threads_ask_at_once() -> None:
 # --- catalog and localizer -----------------------------------------------------------------------------------
 
 
-def test_the_catalog_lists_three_models_in_the_contract_shape() -> None:
+def test_the_catalog_lists_five_models_in_the_contract_shape() -> None:
     assert BUILTIN_URL == "builtin"
     assert {name: (m.type.value, m.labels) for name, m in BuiltinModels.catalog().items()} == {
         "centerface": ("detection", ("face",)),
         "plate_cascade": ("detection", ("license_plate",)),
+        "plate_reader": ("detection", ("license_plate",)),
+        "nanodet": ("detection", ("person", "vehicle")),
         "selfie_segmentation": ("segmentation", ("background", "person")),
     }
     selfie = CATALOG["selfie_segmentation"]
@@ -318,12 +330,32 @@ async def test_person_detection_gives_boxes_of_the_mask_components_only(localize
     assert iou(rect(largest), (0, 0, 512, 512)) > 0.6  # the astronaut fills most of the picture
 
 
+async def test_nanodet_entries_give_the_boxes_of_their_label_only(localizer: BuiltinLocalizer) -> None:
+    image = astronaut()
+    person = await localizer.localize(frame_of(image), entry("nanodet", "person"))
+    vehicle = await localizer.localize(frame_of(image), entry("nanodet", "vehicle"))
+    assert person.mask is None
+    assert person.source == "builtin/nanodet"
+    assert [box.label for box in person.boxes] == ["person"]
+    assert iou(rect(person.boxes[0]), (0, 0, 512, 512)) > 0.6  # the astronaut fills most of the picture
+    assert vehicle.boxes == ()
+
+
+def test_nanodet_tiling_follows_the_setting() -> None:
+    frame = np.full((1080, 1920, 3), 128, np.uint8)
+    frame[600:677, 1300:1377] = cv2.resize(astronaut(), (77, 77), interpolation=cv2.INTER_AREA)  # far away
+    tiled = BuiltinModels(BuiltinSettings()).run_detection("nanodet", frame)
+    whole = BuiltinModels(BuiltinSettings(nanodet_tiling=False)).run_detection("nanodet", frame)
+    assert [box.label for box in tiled] == ["person"]
+    assert whole == []
+
+
 async def test_an_unknown_model_is_refused_naming_the_models_there_are(localizer: BuiltinLocalizer) -> None:
     with pytest.raises(UnknownModel) as raised:
         await localizer.localize(frame_of(astronaut()), entry("yolo", "face"))
     message = str(raised.value)
     assert "'yolo'" in message
-    assert all(name in message for name in ("centerface", "plate_cascade", "selfie_segmentation"))
+    assert all(name in message for name in ("centerface", "plate_cascade", "nanodet", "selfie_segmentation"))
 
 
 async def test_an_unknown_label_is_refused_naming_model_label_and_labels(localizer: BuiltinLocalizer) -> None:
@@ -355,6 +387,7 @@ async def test_concurrent_localize_calls_give_the_same_results_as_sequential_one
         entry("plate_cascade", "license_plate"),
         entry("selfie_segmentation", "person", "segmentation"),
         entry("selfie_segmentation", "person"),
+        entry("nanodet", "person"),
     ]
     jobs = [(image, e) for image in images for e in entries] * 2
     await localizer.warm_up()

@@ -86,7 +86,8 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 def test_default_configuration_hides_faces_and_plates_with_builtin_models() -> None:
     labels = [(e.class_name, e.url) for e in default_configuration().sensitive_info]
     assert labels == [("face", "builtin"), ("license_plate", "builtin")]
-    assert [e.class_name for e in default_configuration(persons=True).sensitive_info][-1] == "person"
+    person = default_configuration(persons=True).sensitive_info[-1]
+    assert (person.class_name, person.model_name, person.inference_type.value) == ("person", "nanodet", "detection")
 
 
 def test_digest_is_stable_and_sensitive_to_content() -> None:

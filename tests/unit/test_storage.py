@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from processor.errors import InvalidEvent, ObjectNotFound, ObjectTooLarge
+from processor.errors import (
+    BucketNameInvalid,
+    InvalidEvent,
+    ObjectNotFound,
+    ObjectTooLarge,
+    OutputNotAllowed,
+    SchemeNotAllowed,
+)
 from processor.settings import LimitsSettings, StorageSettings
 from processor.storage import Location, ObjectStorage, parse_url
 
@@ -24,13 +31,51 @@ def storage(**settings: object) -> ObjectStorage:
         ("s3://frames/cam 7/a+b.jpg", Location("s3", "frames", "cam 7/a+b.jpg")),
         ("gs://bucket/x/y.png", Location("gs", "bucket", "x/y.png")),
         ("az://container/x.jpg", Location("az", "container", "x.jpg")),
-        ("memory://m/k", Location("memory", "m", "k")),
-        ("file:///data/in/a.jpg", Location("file", "/data/in", "a.jpg")),
+        ("memory://mem/k", Location("memory", "mem", "k")),
+        ("file:///data/in/a.jpg", Location("file", "/data", "in/a.jpg")),
     ],
 )
 def test_urls_split_into_bucket_and_verbatim_key(url: str, expected: Location) -> None:
-    assert parse_url(url, None) == expected
+    assert parse_url(url, Path("/data")) == expected
     assert expected.url == url
+
+
+def test_file_urls_are_refused_without_a_file_root() -> None:
+    with pytest.raises(SchemeNotAllowed, match="file_root"):
+        parse_url("file:///data/in/a.jpg", None)
+    with pytest.raises(SchemeNotAllowed, match="file_root"):
+        storage().location("file:///etc/passwd")
+
+
+def test_schemes_not_enabled_are_refused() -> None:
+    store = storage(schemes=["s3"])
+    assert store.location("s3://frames/a.jpg").bucket == "frames"
+    for url in ("gs://frames/a.jpg", "az://frames/a.jpg", "memory://frames/a.jpg"):
+        with pytest.raises(SchemeNotAllowed, match=r"storage\.schemes"):
+            store.location(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://ab/k",  # too short
+        "s3://" + "a" * 64 + "/k",  # too long
+        "s3://Frames/k",  # upper case
+        "s3://fra_mes-/k",  # ends with a hyphen
+        "s3://-frames/k",
+        "s3://fra..mes/k",
+        "s3://192.168.1.10/k",  # an IP address: virtual-hosted style would send requests there
+        "s3://evil.com:8080/k",
+        "s3://host@evil/k",
+        "gs://bucket%2fother/k",
+        "az://con_tainer/k",  # no underscores in Azure containers
+        "az://con--tainer/k",  # nor consecutive hyphens
+        "memory://a b c/k",
+    ],
+)
+def test_bucket_names_outside_the_providers_rules_are_refused(url: str) -> None:
+    with pytest.raises(BucketNameInvalid):
+        parse_url(url, None)
 
 
 @pytest.mark.parametrize(
@@ -52,24 +97,50 @@ def test_bad_urls_are_invalid_events(url: str) -> None:
 
 
 def test_output_next_to_the_source_under_the_prefix_and_hash() -> None:
-    store = storage()
+    store = storage(file_root="/data")
     assert store.output_url("s3://frames/cam7/a.jpg", HASH) == f"s3://frames/anonymized/{HASH}/cam7/a.jpg"
     assert store.output_url("s3://frames/cam7/a.jpg", HASH) == store.output_url("s3://frames/cam7/a.jpg", HASH)
-    assert store.output_url("file:///data/in/a.jpg", HASH) == f"file:///data/in/anonymized/{HASH}/a.jpg"
+    assert store.output_url("file:///data/in/a.jpg", HASH) == f"file:///data/anonymized/{HASH}/in/a.jpg"
 
 
 def test_output_url_setting_keeps_buckets_apart() -> None:
+    store = storage(output_url="s3://out/private/", file_root="/data")
+    assert store.output_url("s3://aaa/x.jpg", HASH) == f"s3://out/private/{HASH}/aaa/x.jpg"
+    assert store.output_url("s3://bbb/x.jpg", HASH) == f"s3://out/private/{HASH}/bbb/x.jpg"
+    assert store.output_url("file:///data/x.jpg", HASH) == f"s3://out/private/{HASH}/x.jpg"
+
+
+def test_an_explicit_output_inside_the_output_url_wins() -> None:
     store = storage(output_url="s3://out/private/")
-    assert store.output_url("s3://a/x.jpg", HASH) == f"s3://out/private/{HASH}/a/x.jpg"
-    assert store.output_url("s3://b/x.jpg", HASH) == f"s3://out/private/{HASH}/b/x.jpg"
-    assert store.output_url("file:///data/x.jpg", HASH) == f"s3://out/private/{HASH}/data/x.jpg"
-
-
-def test_explicit_output_wins_but_is_validated() -> None:
-    store = storage(output_url="s3://out/")
-    assert store.output_url("s3://a/x.jpg", HASH, "gs://elsewhere/y.jpg") == "gs://elsewhere/y.jpg"
+    assert store.output_url("s3://aaa/x.jpg", HASH, "s3://out/private/y.jpg") == "s3://out/private/y.jpg"
     with pytest.raises(InvalidEvent):
-        store.output_url("s3://a/x.jpg", HASH, "s3://elsewhere/../y.jpg")
+        store.output_url("s3://aaa/x.jpg", HASH, "s3://out/private/../y.jpg")
+
+
+def test_an_explicit_output_under_the_source_buckets_prefix_wins() -> None:
+    store = storage()
+    chosen = "s3://frames/anonymized/mine/x.jpg"
+    assert store.output_url("s3://frames/cam/x.jpg", HASH, chosen) == chosen
+
+
+@pytest.mark.parametrize(
+    ("settings", "source", "output"),
+    [
+        ({}, "s3://frames/cam/x.jpg", "s3://frames/cam/x.jpg"),  # the input itself
+        ({}, "s3://frames/cam/x.jpg", "s3://frames/cam/y.jpg"),  # beside it, outside the prefix
+        ({}, "s3://frames/cam/x.jpg", "s3://other/anonymized/x.jpg"),  # another bucket
+        ({}, "s3://frames/cam/x.jpg", "gs://frames/anonymized/x.jpg"),  # another provider
+        ({"output_url": "s3://out/private/"}, "s3://aaa/x.jpg", "s3://out/public/x.jpg"),
+        ({"output_url": "s3://out/private/"}, "s3://aaa/x.jpg", "s3://out/private-not/x.jpg"),
+        ({"output_url": "s3://out/private/"}, "s3://aaa/x.jpg", "s3://aaa/x.jpg"),
+        ({"output_prefix": ""}, "s3://frames/x.jpg", "s3://frames/x.jpg"),
+    ],
+)
+def test_an_explicit_output_outside_the_output_location_or_on_the_source_is_refused(
+    settings: dict[str, object], source: str, output: str
+) -> None:
+    with pytest.raises(OutputNotAllowed):
+        storage(**settings).output_url(source, HASH, output)
 
 
 def test_outputs_are_recognised_so_they_are_never_reprocessed() -> None:
@@ -79,6 +150,11 @@ def test_outputs_are_recognised_so_they_are_never_reprocessed() -> None:
     assert not store.is_output("s3://frames/cam7/a.jpg")
     assert not store.is_output("s3://frames/anonymized-not/x.jpg")
     assert storage(output_url="s3://out/").is_output(f"s3://out/{HASH}/frames/a.jpg")
+
+
+def test_an_output_check_of_a_refused_url_raises_for_the_caller_to_classify() -> None:
+    with pytest.raises(InvalidEvent):
+        storage().is_output("s3://frames/cam//a.jpg")
 
 
 async def test_file_round_trip_inside_the_root(tmp_path: Path) -> None:
@@ -92,18 +168,16 @@ async def test_file_round_trip_inside_the_root(tmp_path: Path) -> None:
         assert [item async for item in store.list(f"file://{tmp_path}/cam 7")] == [(url, 10)]
 
 
-async def test_file_without_a_root_writes_outputs_into_new_folders(tmp_path: Path) -> None:
+async def test_file_outputs_go_into_new_folders_and_reads_create_none(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.jpg").write_bytes(b"frame")
-    async with storage() as store:
+    async with storage(file_root=tmp_path) as store:
         output = store.output_url(f"file://{tmp_path}/in/a.jpg", HASH)
         await store.put(output, b"hidden", content_type="image/jpeg", metadata={})
         assert await store.get(output) == b"hidden"
         with pytest.raises(ObjectNotFound):
             await store.get(f"file://{tmp_path}/no-such-folder/a.jpg")
-        with pytest.raises(ObjectNotFound):
-            [item async for item in store.list(f"file://{tmp_path}/no-such-folder")]
-    assert (tmp_path / "in" / "anonymized" / HASH / "a.jpg").read_bytes() == b"hidden"
+    assert (tmp_path / "anonymized" / HASH / "in" / "a.jpg").read_bytes() == b"hidden"
     assert not (tmp_path / "no-such-folder").exists()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from processor.errors import InvalidConfiguration, InvalidEvent
+from processor.errors import InvalidConfiguration, InvalidEvent, SchemeNotAllowed
 from processor.settings import Settings, StorageSettings
 from processor.storage import ObjectStorage
 from processor.stream.enqueue import enqueue
@@ -26,7 +26,8 @@ def make_frames(root: Path) -> list[str]:
     (root / "notes.txt").write_text("not a frame")
     (root / ".cache").mkdir()
     (root / ".cache" / "d.jpg").write_bytes(b"hidden")
-    output = ObjectStorage(StorageSettings(), Settings().limits).output_url(f"file://{root}/a.jpg", "0123456789abcdef")
+    storage = ObjectStorage(StorageSettings(file_root=root), Settings().limits)
+    output = storage.output_url(f"file://{root}/a.jpg", "0123456789abcdef")
     Path(output.removeprefix("file://")).parent.mkdir(parents=True)
     Path(output.removeprefix("file://")).write_bytes(b"an earlier output")
     return [f"file://{root}/{name}" for name in files]
@@ -38,9 +39,10 @@ async def test_folder_to_jsonl_is_the_same_file_when_run_twice(tmp_path: Path) -
     expected = make_frames(frames)
     jsonl = tmp_path / "events.jsonl"
 
-    summary = await enqueue(f"file://{frames}", Settings(), jsonl=jsonl, progress=False)
+    settings = Settings(storage=StorageSettings(file_root=frames))
+    summary = await enqueue(f"file://{frames}", settings, jsonl=jsonl, progress=False)
     first = jsonl.read_bytes()
-    await enqueue(f"file://{frames}", Settings(), jsonl=jsonl, progress=False)
+    await enqueue(f"file://{frames}", settings, jsonl=jsonl, progress=False)
 
     assert (summary.events, summary.skipped) == (3, 3)
     assert summary.target == str(jsonl)
@@ -79,6 +81,12 @@ async def test_rate_limit_spaces_events(tmp_path: Path) -> None:
     elapsed = time.monotonic() - started
     assert summary.events == 11
     assert 0.5 <= elapsed < 2.0, f"11 events at 20/s should take about 0.5 s, took {elapsed:.2f} s"
+
+
+async def test_a_folder_without_a_file_root_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SchemeNotAllowed, match="file_root"):
+        await enqueue(f"file://{tmp_path}", Settings(), jsonl=tmp_path / "e.jsonl", progress=False)
+    assert not (tmp_path / "e.jsonl").exists()
 
 
 async def test_a_prefix_outside_the_file_root_is_refused(tmp_path: Path) -> None:

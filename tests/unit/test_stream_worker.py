@@ -308,3 +308,28 @@ async def test_a_notification_of_our_own_output_is_skipped_not_anonymized_again(
     assert len(sink.completions) == 1 and not sink.dead_letters
     assert stats.skipped == 1
     assert localizer.calls == 2  # the first event's two entries only
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        ("s3://frames/cam//1.jpg", "invalid_event"),
+        ("s3://frames/cam/./1.jpg", "invalid_event"),
+        ("s3://frames/cam/../1.jpg", "invalid_event"),
+        ("s3://Frames_/1.jpg", "bucket_name_invalid"),
+        ("file:///etc/passwd", "scheme_not_allowed"),
+    ],
+)
+async def test_a_source_refused_by_the_storage_is_dead_lettered_not_left_undone(
+    build: Build, source: str, kind: str
+) -> None:
+    """The own-output check parses the source too: a key the storage refuses must end in a dead letter, or the
+    partition's commit point stops at that event for good."""
+    localizer = ScriptedLocalizer()
+    worker, sink, stats = build(localizer)
+
+    assert await worker.process(FrameEvent(id="e1", source=source), record()) is True
+
+    ((letter, _),) = sink.dead_letters
+    assert (letter.error_kind, letter.attempts) == (kind, 1)
+    assert stats.dead_lettered == 1 and localizer.calls == 0

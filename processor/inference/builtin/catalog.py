@@ -19,6 +19,7 @@ CENTERFACE_PATH = MODELS_DIR / "centerface.onnx"
 SELFIE_PATH = MODELS_DIR / "selfie_segmentation.tflite"
 PPOCR_DET_PATH = MODELS_DIR / "ch_PP-OCRv4_det_infer.onnx"
 PPOCR_REC_PATH = MODELS_DIR / "ch_PP-OCRv4_rec_infer.onnx"
+NANODET_PATH = MODELS_DIR / "nanodet.onnx"
 PLATE_CASCADE_FILE = "haarcascade_russian_plate_number.xml"  # in cv2.data.haarcascades
 
 
@@ -39,6 +40,7 @@ class ModelInfo:
 CENTERFACE = ModelInfo("centerface", InferenceType.detection, ("face",))
 PLATE_CASCADE = ModelInfo("plate_cascade", InferenceType.detection, ("license_plate",))
 PLATE_READER = ModelInfo("plate_reader", InferenceType.detection, ("license_plate",))
+NANODET = ModelInfo("nanodet", InferenceType.detection, ("person", "vehicle"))
 SELFIE_SEGMENTATION = ModelInfo(
     "selfie_segmentation",
     InferenceType.segmentation,
@@ -47,7 +49,7 @@ SELFIE_SEGMENTATION = ModelInfo(
 )
 
 CATALOG: dict[str, ModelInfo] = {
-    model.name: model for model in (CENTERFACE, PLATE_CASCADE, PLATE_READER, SELFIE_SEGMENTATION)
+    model.name: model for model in (CENTERFACE, PLATE_CASCADE, PLATE_READER, NANODET, SELFIE_SEGMENTATION)
 }
 
 

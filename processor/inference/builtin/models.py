@@ -18,6 +18,7 @@ from processor.inference.builtin.catalog import (
     BUILTIN_URL,
     CATALOG,
     CENTERFACE,
+    NANODET,
     PLATE_CASCADE,
     PLATE_READER,
     SELFIE_SEGMENTATION,
@@ -26,6 +27,7 @@ from processor.inference.builtin.catalog import (
     model_info,
 )
 from processor.inference.builtin.faces import FaceDetector
+from processor.inference.builtin.objects import ObjectDetector
 from processor.inference.builtin.persons import PersonSegmenter, component_boxes
 from processor.inference.builtin.plate_reader import PlateReader
 from processor.inference.builtin.plates import PlateDetector
@@ -36,6 +38,9 @@ LabelMap = npt.NDArray[np.uint8]
 """An HxW array of class ids: the index of each pixel's label in the model's labels."""
 
 T = TypeVar("T")
+
+NANODET_TILE = 640
+"""Side of NanoDet's tiles, px, when tiling is on: 1080p gives 8 tiles (plus the whole frame)."""
 
 
 class _Lazy(Generic[T]):
@@ -61,7 +66,7 @@ class BuiltinModels:
     thread-safe and CPU-bound: call it from worker threads, never on the event loop.
 
     :param options: detector settings (face input size and threshold, onnxruntime threads, plate cascade scale,
-        the model whose vehicles the plate reader crops).
+        the vehicle crops of the plate reader, NanoDet tiling).
     """
 
     def __init__(self, options: BuiltinSettings | None = None) -> None:
@@ -75,9 +80,12 @@ class BuiltinModels:
             lambda: PlateDetector(downscale=options.plate_downscale, scale_factor=options.plate_scale_factor)
         )
         self._plate_reader = _Lazy(lambda: PlateReader(intra_op_threads=options.onnx_threads))
-        self._vehicle_model = options.plate_vehicle_model
-        if self._vehicle_model is not None and model_info(self._vehicle_model) is PLATE_READER:
-            raise InvalidConfiguration(["plate_vehicle_model cannot be the plate reader itself"])
+        self._plate_vehicles = options.plate_vehicles
+        self._objects = _Lazy(
+            lambda: ObjectDetector(
+                tile=NANODET_TILE if options.nanodet_tiling else None, intra_op_threads=options.onnx_threads
+            )
+        )
         self._persons = _Lazy(PersonSegmenter)
 
     @staticmethod
@@ -104,13 +112,16 @@ class BuiltinModels:
             return self._plates.get().detect(image)
         if info is PLATE_READER:
             return self._plate_reader.get().find_plates(image, self._vehicles(image))
+        if info is NANODET:
+            return self._objects.get().detect(image)
         return component_boxes(self._persons.get().segment(image), "person")
 
     def _vehicles(self, image: BgrImage) -> list[Box] | None:
-        """The vehicle boxes the plate reader crops, or None (the whole frame) without a vehicle model."""
-        if self._vehicle_model is None:
+        """The vehicle boxes the plate reader crops (NanoDet on the whole frame: vehicles with a readable plate
+        are not far), or None (the whole frame) when ``plate_vehicles`` is off."""
+        if not self._plate_vehicles:
             return None
-        return [box for box in self.run_detection(self._vehicle_model, image) if box.label == "vehicle"]
+        return [box for box in self._objects.get().detect(image, tiled=False) if box.label == "vehicle"]
 
     def run_segmentation(self, model: str, image: BgrImage) -> LabelMap:
         """The label map of ``image`` by a segmentation model (class id = index in the model's labels).

@@ -30,7 +30,7 @@ def default_configuration(*, persons: bool = False) -> UserConfiguration:
     """The embedded default: faces and licence plates (and persons if asked) blurred by the built-in detectors."""
     entries = [
         builtin_entry("centerface", "face", InferenceType.detection),
-        builtin_entry("plate_cascade", "license_plate", InferenceType.detection),
+        builtin_entry("plate_reader", "license_plate", InferenceType.detection),
     ]
     if persons:
         entries.append(builtin_entry("nanodet", "person", InferenceType.detection))

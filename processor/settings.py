@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _section = ConfigDict(frozen=True, extra="forbid")
@@ -52,13 +52,21 @@ class BuiltinSettings(BaseModel):
         default=1.1, gt=1.0, le=2.0, description="the cascade's step between window sizes; 1.2: 35% faster, misses"
     )
     plate_vehicles: bool = Field(
-        default=True,
-        description="the plate reader reads the vehicles NanoDet finds (whole frame); off: the whole frame at once",
+        default=True, description="the plate reader reads each vehicle NanoDet finds, upscaled (finds far plates)"
+    )
+    plate_whole_frame: bool = Field(
+        default=True, description="the plate reader also reads the whole frame (plates of vehicles NanoDet misses)"
     )
     nanodet_tiling: bool = Field(
         default=True, description="NanoDet also sees 640 px tiles: finds far persons, ~8x the cost at 1080p"
     )
     workers: int = Field(default=2, ge=1, description="threads running built-in models at once")
+
+    @model_validator(mode="after")
+    def _plates_read_somewhere(self) -> BuiltinSettings:
+        if not (self.plate_vehicles or self.plate_whole_frame):
+            raise ValueError("plate_vehicles and plate_whole_frame are both off: the plate reader would read nothing")
+        return self
 
 
 class InferenceSettings(BaseModel):

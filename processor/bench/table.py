@@ -48,7 +48,8 @@ class Detector:
 
 BUILTIN_DETECTORS = (
     Detector("faces", "centerface", "face", InferenceType.detection),
-    Detector("licence plates", "plate_cascade", "license_plate", InferenceType.detection),
+    Detector("licence plates", "plate_reader", "license_plate", InferenceType.detection),
+    Detector("licence plates (Haar)", "plate_cascade", "license_plate", InferenceType.detection),
     Detector("persons", "selfie_segmentation", "person", InferenceType.segmentation),
 )
 

@@ -124,7 +124,7 @@ async def test_a_users_script_session_hides_the_face_then_loses_the_label(
 
     methods = (await json_of(await client.get("/available_methods/")))["data"]
     assert methods["face"]["detection"] == {inference_url: ["centerface"]}
-    assert methods["license_plate"]["detection"] == {inference_url: ["plate_cascade"]}
+    assert methods["license_plate"]["detection"] == {inference_url: ["plate_cascade", "plate_reader"]}
     assert "person" in methods and {"blurring", "pixelating", "blackening"} <= set(methods["face"]["technique"])
 
     configuration = {"sensitive_info": [entry(url=inference_url)]}

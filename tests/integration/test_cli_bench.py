@@ -43,7 +43,7 @@ def test_bench_json_measures_the_table_through_a_service_and_the_kernels(inferen
     assert [(row["width"], row["height"]) for row in served] == [(640, 768), (1024, 768), (2048, 1024), (3840, 2160)]
     assert all(row["type"] == "detection" and row["regions"] == 7 for row in served), "all faces, found over HTTP"
     assert {row["model"] for row in report["table"] if row["url"] == "builtin"} == {
-        "centerface", "plate_cascade", "selfie_segmentation",
+        "centerface", "plate_reader", "plate_cascade", "selfie_segmentation",
     }  # fmt: skip
     kernels = {(row["resolution"], row["case"], row["kernel"]) for row in report["kernels"]}
     assert ("3840x2160", "mask", "blurring") in kernels and ("640x768", "boxes", "reference") in kernels

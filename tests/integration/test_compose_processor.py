@@ -215,7 +215,7 @@ async def test_compose_processor_anonymizes_an_upload_announced_by_a_minio_notif
     assert completion.output == f"s3://{output_bucket}/{output_key}"
     assert completion.result is not None and completion.result.counts.get("face", 0) >= 1
     sources = {label.source for label in completion.result.labels}
-    assert sources == {f"{inference_url} centerface", f"{inference_url} plate_cascade"}, "by the registered server"
+    assert sources == {f"{inference_url} centerface", f"{inference_url} plate_reader"}, "by the registered server"
     letters = await consume_all(broker, environment["ANONYMIZER_KAFKA__DEAD_LETTER_TOPIC"], 1, timeout_s=2)
     assert not [letter for letter in letters if frames.encode() in (letter.value or b"")]
 

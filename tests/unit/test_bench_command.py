@@ -47,7 +47,9 @@ def test_table_report_has_the_documented_shape_and_finds_every_face() -> None:
     assert report["machine"]["usable_cores"] >= 1
     rows = report["table"]
     assert [(row["model"], (row["width"], row["height"])) for row in rows] == [
-        (model, size) for model in ("centerface", "plate_cascade", "selfie_segmentation") for size in RESOLUTIONS
+        (model, size)
+        for model in ("centerface", "plate_reader", "plate_cascade", "selfie_segmentation")
+        for size in RESOLUTIONS
     ]
     for row in rows:
         assert set(row) == TABLE_KEYS

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from processor.frames import BgrImage, Box
+from processor.inference.builtin.models import BuiltinModels
 from processor.inference.builtin.plate_reader import (
     Crop,
     PlateReader,
@@ -18,6 +19,7 @@ from processor.inference.builtin.plate_reader import (
 )
 from processor.inference.builtin.text_detector import db_boxes, to_blob, unclip
 from processor.inference.builtin.text_recognizer import ctc_greedy, cut_box, dictionary, ordered_corners
+from processor.settings import BuiltinSettings
 from tests.plate_photos import INDIAN_CAR, PHOTOS, SPORTS_CARS, PlatePhoto, Rect, load
 
 # --- DB post-processing -----------------------------------------------------------------------------------------
@@ -198,3 +200,41 @@ def test_no_vehicle_means_no_plate_and_a_blank_frame_has_none(reader: PlateReade
     blank: BgrImage = np.zeros((720, 1280, 3), np.uint8)
     assert reader.find_plates(blank) == []
     assert reader.find_plates(blank, [Box(0, 0, 1280, 720, "vehicle")]) == []
+
+
+# --- the built-in model: NanoDet's vehicles and the whole frame ---------------------------------------------------
+
+
+def far_view(image: BgrImage, boxes: list[Rect]) -> tuple[BgrImage, list[Rect]]:
+    """``image`` shrunk x0.5 in the middle of a grey 1080p frame (a car further away), and its boxes moved alike."""
+    small = cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)[:1080, :1920]
+    canvas: BgrImage = np.full((1080, 1920, 3), 128, np.uint8)
+    x0, y0 = (1920 - small.shape[1]) // 2, (1080 - small.shape[0]) // 2
+    canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
+    return canvas, [
+        (left / 2 + x0, top / 2 + y0, right / 2 + x0, bottom / 2 + y0) for left, top, right, bottom in boxes
+    ]
+
+
+@pytest.fixture(scope="module")
+def models() -> BuiltinModels:
+    return BuiltinModels()
+
+
+def test_the_default_reads_a_plate_whose_vehicle_nanodet_misses(models: BuiltinModels) -> None:
+    image = load(INDIAN_CAR)  # the scooter behind the car is not found as a vehicle: the whole-frame pass reads it
+    boxes = models.run_detection("plate_reader", image)
+    assert [covered(truth, boxes, image.shape) >= 0.75 for truth in INDIAN_CAR.plates.values()] == [True, True]
+    assert [box for box in boxes if not overlaps_a_plate(box, INDIAN_CAR)] == []
+
+
+def test_the_default_reads_far_plates_in_upscaled_vehicle_crops(models: BuiltinModels) -> None:
+    image, truths = far_view(load(SPORTS_CARS), list(SPORTS_CARS.plates.values()))
+    boxes = models.run_detection("plate_reader", image)
+    assert [covered(truth, boxes, image.shape) >= 0.75 for truth in truths] == [True, True]
+    assert len(boxes) == 2, "one box per plate, though both passes may find it"
+
+
+def test_the_plate_reader_must_read_somewhere() -> None:
+    with pytest.raises(ValueError, match="plate_vehicles and plate_whole_frame are both off"):
+        BuiltinSettings(plate_vehicles=False, plate_whole_frame=False)

@@ -31,6 +31,7 @@ from processor.inference.builtin.objects import ObjectDetector
 from processor.inference.builtin.persons import PersonSegmenter, component_boxes
 from processor.inference.builtin.plate_reader import PlateReader
 from processor.inference.builtin.plates import PlateDetector
+from processor.inference.builtin.tiling import containment_merge
 from processor.settings import BuiltinSettings
 from schemas.config import InferenceType, SensitiveInfo
 
@@ -66,7 +67,7 @@ class BuiltinModels:
     thread-safe and CPU-bound: call it from worker threads, never on the event loop.
 
     :param options: detector settings (face input size and threshold, onnxruntime threads, plate cascade scale,
-        the vehicle crops of the plate reader, NanoDet tiling).
+        where the plate reader reads, NanoDet tiling).
     """
 
     def __init__(self, options: BuiltinSettings | None = None) -> None:
@@ -81,6 +82,7 @@ class BuiltinModels:
         )
         self._plate_reader = _Lazy(lambda: PlateReader(intra_op_threads=options.onnx_threads))
         self._plate_vehicles = options.plate_vehicles
+        self._plate_whole_frame = options.plate_whole_frame
         self._objects = _Lazy(
             lambda: ObjectDetector(
                 tile=NANODET_TILE if options.nanodet_tiling else None, intra_op_threads=options.onnx_threads
@@ -111,17 +113,21 @@ class BuiltinModels:
         if info is PLATE_CASCADE:
             return self._plates.get().detect(image)
         if info is PLATE_READER:
-            return self._plate_reader.get().find_plates(image, self._vehicles(image))
+            return self._read_plates(image)
         if info is NANODET:
             return self._objects.get().detect(image)
         return component_boxes(self._persons.get().segment(image), "person")
 
-    def _vehicles(self, image: BgrImage) -> list[Box] | None:
-        """The vehicle boxes the plate reader crops (NanoDet on the whole frame: vehicles with a readable plate
-        are not far), or None (the whole frame) when ``plate_vehicles`` is off."""
-        if not self._plate_vehicles:
-            return None
-        return [box for box in self._objects.get().detect(image, tiled=False) if box.label == "vehicle"]
+    def _read_plates(self, image: BgrImage) -> list[Box]:
+        """The plate reader on NanoDet's vehicles (whole-frame pass: vehicles with a readable plate are not far)
+        and/or on the whole frame, which finds the plates of vehicles NanoDet misses (occluded, cut by the frame
+        edge); a plate found by both passes is one box."""
+        reader = self._plate_reader.get()
+        plates = reader.find_plates(image) if self._plate_whole_frame else []
+        if self._plate_vehicles:
+            vehicles = [box for box in self._objects.get().detect(image, tiled=False) if box.label == "vehicle"]
+            plates += reader.find_plates(image, vehicles)
+        return containment_merge(plates)
 
     def run_segmentation(self, model: str, image: BgrImage) -> LabelMap:
         """The label map of ``image`` by a segmentation model (class id = index in the model's labels).

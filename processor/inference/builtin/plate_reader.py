@@ -118,7 +118,9 @@ class PlateReader:
         region = image[crop.top : crop.bottom, crop.left : crop.right]
         if crop.scale != 1.0:
             interpolation = cv2.INTER_CUBIC if crop.scale > 1 else cv2.INTER_AREA
-            region = cv2.resize(region, None, fx=crop.scale, fy=crop.scale, interpolation=interpolation)
+            region = np.asarray(
+                cv2.resize(region, None, fx=crop.scale, fy=crop.scale, interpolation=interpolation), np.uint8
+            )
         quads = [quad for quad, _ in self._detector.detect(region)]
         readings = self._recognizer.read(region, quads)
         kept: list[Box] = []

@@ -7,6 +7,7 @@ and grow it back (the network is trained on shrunk text regions) by ``area * unc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -39,7 +40,7 @@ def to_blob(image: BgrImage, max_side: int) -> Floats:
     return np.ascontiguousarray(blob)
 
 
-def unclip(rect: tuple[tuple[float, float], tuple[float, float], float], ratio: float) -> Quad:
+def unclip(rect: tuple[Sequence[float], Sequence[float], float], ratio: float) -> Quad:
     """The rotated rectangle grown on every side by ``area * ratio / perimeter`` (DB's unclip distance; for a
     rectangle, offsetting the polygon with square corners is exactly this)."""
     (cx, cy), (w, h), angle = rect
@@ -61,14 +62,14 @@ def db_boxes(
     rectangle is at least ``box_threshold``.
     """
     bitmap = (probability > threshold).astype(np.uint8)
-    bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))  # as PaddleOCR: joins characters split by 1 px
-    contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    joined = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))  # as PaddleOCR: joins characters split by 1 px
+    contours, _ = cv2.findContours(joined, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     found: list[tuple[Quad, float]] = []
     for contour in contours:
         rect = cv2.minAreaRect(contour)
         if min(rect[1]) < _MIN_SIDE:
             continue
-        score = polygon_mean(probability, cv2.boxPoints(rect))
+        score = polygon_mean(probability, np.asarray(cv2.boxPoints(rect), np.float64))
         if score < box_threshold:
             continue
         grown = unclip(rect, unclip_ratio)

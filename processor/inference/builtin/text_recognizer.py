@@ -39,7 +39,7 @@ def cut_box(image: BgrImage, quad: Quad) -> BgrImage:
     width = max(1, round(float(np.linalg.norm(corners[1] - corners[0]))))
     height = max(1, round(float(np.linalg.norm(corners[3] - corners[0]))))
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
-    cut: BgrImage = cv2.warpPerspective(
+    cut = cv2.warpPerspective(
         image,
         cv2.getPerspectiveTransform(corners.astype(np.float32), target),
         (width, height),
@@ -48,7 +48,7 @@ def cut_box(image: BgrImage, quad: Quad) -> BgrImage:
     )
     if height >= 1.5 * width:  # a vertical line: PaddleOCR turns it
         cut = cv2.rotate(cut, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    return cut
+    return np.asarray(cut, np.uint8)
 
 
 def to_line_blob(line: BgrImage) -> Floats:

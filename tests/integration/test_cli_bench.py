@@ -54,3 +54,36 @@ def test_bench_refuses_a_service_that_does_not_know_the_model(inference_url: str
     assert result.returncode == 1
     assert "yolov4" in result.stderr and "404" in result.stderr
     assert result.stdout == ""
+
+
+def test_bench_recall_fetches_the_annotated_set_and_scores_every_probe_in_both_views(tmp_path: Path) -> None:
+    done = bench("--only", "recall", "--fetch", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["skipped"] == {}
+    detection = {
+        (row["view"], row["model"], row["label"]): row for row in report["recall"] if row["kind"] == "detection"
+    }
+    hidden = {(row["view"], row["label"]): row for row in report["recall"] if row["kind"] == "hidden"}
+    assert set(detection) == {
+        (view, model, label)
+        for view in ("native", "far (1080p)")
+        for model, label in (
+            ("centerface", "face"), ("plate_reader", "license_plate"), ("plate_cascade", "license_plate"),
+            ("nanodet", "person"), ("nanodet", "vehicle"),
+        )
+    }  # fmt: skip
+    assert set(hidden) == {
+        (view, label) for view in ("native", "far (1080p)") for label in ("face", "license_plate", "person")
+    }
+    for view in ("native", "far (1080p)"):
+        faces = detection[(view, "centerface", "face")]
+        assert faces["objects"] == 5 and faces["found"] == 5, "every annotated face"
+        assert hidden[(view, "face")]["hidden"] == 5, "and hidden in the output pixels"
+        reader, cascade = (
+            detection[(view, "plate_reader", "license_plate")],
+            detection[(view, "plate_cascade", "license_plate")],
+        )
+        assert reader["objects"] == cascade["objects"] == 5
+        assert reader["found"] > cascade["found"], "the default plate detector beats the cascade"
+        assert all(row["cpu_ms_per_image"] > 0 for key, row in detection.items() if key[0] == view)

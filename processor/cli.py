@@ -8,19 +8,32 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import orjson
 from pydantic import ValidationError
 
 from processor import __version__
-from processor.errors import InvalidConfiguration
+from processor.errors import InvalidConfiguration, ProcessorError
 from processor.logs import configure_logging
 from processor.settings import Settings
+from processor.tuning import add_tuning_flags
+
+if TYPE_CHECKING:
+    from processor.batch import Collected
+    from processor.inference.router import InferenceRouter
+    from schemas.config import UserConfiguration
 
 SAMPLES = Path(str(resources.files("processor") / "samples"))
 
 
+INTERRUPTED = 130
+"""The exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells expect."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Exit codes: 0 done, 1 the work failed (some files, a service), 2 bad settings, flags or configuration."""
+    """Exit codes: 0 done, 1 the work failed (some files, a service), 2 bad settings, flags or configuration,
+    130 interrupted (Ctrl-C: files are written whole or not at all, so none is left half-written)."""
     arguments = _parser().parse_args(argv)
     try:
         settings = Settings()
@@ -32,6 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = arguments.command(arguments, settings)
     except InvalidConfiguration as error:
         return _refuse(str(error))
+    except ProcessorError as error:  # a service the run needs, e.g. an inference URL that does not answer
+        print(f"anonymizer: {error.kind}: {error}", file=sys.stderr)  # noqa: T201
+        return 1
+    except KeyboardInterrupt:
+        print("anonymizer: interrupted", file=sys.stderr)  # noqa: T201
+        return INTERRUPTED
     return code
 
 
@@ -45,23 +64,35 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    image = commands.add_parser("image", help="anonymize image files and folders (recursive)")
+    image = commands.add_parser(
+        "image",
+        help="anonymize image files and folders (recursive)",
+        description="Anonymize image files and folders (recursive); one JSON line per file on stdout.",
+    )
     image.add_argument("paths", nargs="*", type=Path, help=f"files or folders (default: the bundled samples {SAMPLES})")
     image.add_argument("--out", type=Path, default=Path("anonymized"), help="output folder (default: ./anonymized)")
-    image.add_argument("--config", type=Path, help="user_configuration.json (default: faces and plates, built-in)")
-    image.add_argument("--persons", action="store_true", help="with the default configuration, also hide persons")
+    _add_common_flags(image)
     image.add_argument("--jobs", type=int, default=4, help="frames in flight (default 4)")
-    image.add_argument("--no-progress", action="store_true", help="no progress bar")
+    image.add_argument("--dry-run", action="store_true", help="detect only: print the JSON lines, write no image")
+    add_tuning_flags(image, video=False)
     image.set_defaults(command=_image)
 
-    video = commands.add_parser("video", help="anonymize a video file (H.264 out, audio copied)")
-    video.add_argument("input", type=Path, help="the video (mp4, mov, mkv, webm, avi, ...)")
-    video.add_argument("output", type=Path, help="the anonymized video: .mp4, .m4v, .mov or .mkv")
-    video.add_argument("--config", type=Path, help="user_configuration.json (default: faces and plates, built-in)")
-    video.add_argument("--persons", action="store_true", help="with the default configuration, also hide persons")
+    video = commands.add_parser(
+        "video",
+        help="anonymize video files and folders (H.264 out, audio kept)",
+        description="Anonymize video files and folders, one video after the other (each uses every core). "
+        "`anonymizer video IN OUT.mp4` (one file to one file) works too.",
+    )
+    video.add_argument("paths", nargs="+", type=Path, help="video files or folders (mp4, mov, mkv, webm, avi, ...)")
+    video.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: ./anonymized), or for one input file the output file (.mp4, .m4v, .mov, .mkv)",
+    )
+    _add_common_flags(video)
     video.add_argument("--crf", type=int, help="x264 quality, 0-51, lower is better (default: video.crf, 20)")
     video.add_argument("--preset", help="x264 preset, ultrafast ... veryslow (default: video.preset, veryfast)")
-    video.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_tuning_flags(video, video=True)
     video.set_defaults(command=_video)
 
     run = commands.add_parser("run", help="the stream processor: Kafka (or, without brokers, a local inbox) in")
@@ -69,12 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--completions", type=Path, help="no Kafka: completion events go here (stream.completions_file)")
     run.set_defaults(command=_run)
 
-    enqueue = commands.add_parser("enqueue", help="backfill: one FrameEvent per object under a bucket prefix or folder")
-    enqueue.add_argument("prefix", help="s3://bucket/prefix/, gs://, az://, memory:// or file:///folder")
+    enqueue = commands.add_parser("enqueue", help="backfill: one event per image or video under a prefix or folder")
+    enqueue.add_argument("prefix", help="s3://bucket/prefix/, gs://, az://, memory://, file:///folder or a folder")
     enqueue.add_argument("--jsonl", type=Path, default=Path("events.jsonl"), help="no Kafka: write events here")
+    enqueue.add_argument("--force", action="store_true", help="replace an existing --jsonl file")
     enqueue.add_argument("--configuration", help="name of a stored configuration (default: the processor's default)")
     enqueue.add_argument("--rate", type=float, help="at most this many events per second")
-    enqueue.add_argument("--all-objects", action="store_true", help="every object, not only image files")
+    objects = enqueue.add_mutually_exclusive_group()
+    objects.add_argument("--images-only", action="store_true", help="only image files (default: images and videos)")
+    objects.add_argument("--all-objects", action="store_true", help="every object, not only image and video files")
     enqueue.add_argument("--no-progress", action="store_true", help="no progress bar")
     enqueue.set_defaults(command=_enqueue)
 
@@ -107,73 +141,139 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="user_configuration.json (default: faces and plates, built-in)")
+    parser.add_argument("--persons", action="store_true", help="with the default configuration, also hide persons")
+    parser.add_argument("--skip-existing", action="store_true", help="leave inputs whose output exists (resume a run)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def _image(arguments: argparse.Namespace, settings: Settings) -> int:
-    from processor.batch import anonymize_files, collect_images
-    from processor.configuration import chosen_configuration
+    from processor.batch import IMAGES, anonymize_files, collect_files, skipped_record
     from processor.errors import OutputNotAllowed
     from processor.localizers import open_localizer
 
-    configuration = chosen_configuration(arguments.config, persons=arguments.persons)
+    settings, configuration = _tuned(arguments, settings)
     try:
-        pairs = collect_images(arguments.paths or [SAMPLES], arguments.out)
+        collected = collect_files(arguments.paths or [SAMPLES], arguments.out, IMAGES)
     except OutputNotAllowed as error:
         return _refuse(str(error))
-    if not pairs:
-        print("anonymizer: no images found in " + ", ".join(map(str, arguments.paths)), file=sys.stderr)  # noqa: T201
-        return 2
+    if arguments.skip_existing:
+        collected = collected.without_done()
+    for source, reason in collected.skipped:
+        print(orjson.dumps(skipped_record(source, reason)).decode())  # noqa: T201
+    if not collected.pairs and not collected.skipped:
+        return _refuse("no images found in " + ", ".join(map(str, arguments.paths)))
 
     async def job() -> int:
         async with open_localizer(settings) as localizer:
+            _check_routes(localizer, configuration)
             summary = await anonymize_files(
-                pairs,
+                collected.pairs,
                 configuration,
                 localizer,
                 settings,
                 jobs=arguments.jobs,
                 report=sys.stdout,
                 progress=not arguments.no_progress,
+                write=not arguments.dry_run,
             )
-        print(summary.line() + f"; output in {arguments.out.resolve()}", file=sys.stderr)  # noqa: T201
+        summary.skipped = collected.skipped
+        where = "" if arguments.dry_run else f"; output in {arguments.out.resolve()}"
+        print(summary.line() + where, file=sys.stderr)  # noqa: T201
         return 1 if summary.failed else 0
 
     return asyncio.run(job())
 
 
 def _video(arguments: argparse.Namespace, settings: Settings) -> int:
-    from pydantic import ValidationError
+    from processor.batch import collect_files, skipped_line
+    from processor.errors import OutputNotAllowed
+    from processor.localizers import open_localizer
+    from processor.video.console import VIDEOS, anonymize_videos
 
-    from processor.configuration import chosen_configuration
-    from processor.errors import ProcessorError
-    from processor.settings import VideoSettings
-    from processor.video.console import anonymize_video_console, summary_line
-    from processor.video.writer import output_container
-
+    paths, out = _video_paths(arguments.paths, arguments.out)
     flags = {"crf": arguments.crf, "preset": arguments.preset}
     try:
-        video = VideoSettings.model_validate(
+        video = type(settings.video).model_validate(
             settings.video.model_dump() | {k: v for k, v in flags.items() if v is not None}
         )
     except ValidationError as error:
-        print("anonymizer: " + "; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in error.errors()), file=sys.stderr)  # noqa: T201
-        return 2
-    output_container(arguments.output)
-    if arguments.output.resolve() == arguments.input.resolve():
-        return _refuse(f"the output {arguments.output} is the input: it would be replaced")
-    configuration = chosen_configuration(arguments.config, persons=arguments.persons)
-    job = anonymize_video_console(
-        arguments.input,
-        arguments.output,
-        configuration,
-        settings.model_copy(update={"video": video}),
-        progress=not arguments.no_progress,
-    )
+        return _refuse("; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in error.errors()))
+    settings, configuration = _tuned(arguments, settings.model_copy(update={"video": video}))
     try:
-        result = asyncio.run(job)
-    except ProcessorError as error:
-        print(f"anonymizer: {error.kind}: {error}", file=sys.stderr)  # noqa: T201
-        return 1
-    print(summary_line(result, arguments.output), file=sys.stderr)  # noqa: T201
-    return 0
+        if len(paths) == 1 and not paths[0].is_dir() and out is not None and out.suffix:
+            collected = _one_video(paths[0], out)
+        else:
+            collected = collect_files(paths, out or Path("anonymized"), VIDEOS)
+    except OutputNotAllowed as error:
+        return _refuse(str(error))
+    if arguments.skip_existing:
+        collected = collected.without_done()
+    if not collected.pairs:
+        return _refuse("no videos to anonymize" + skipped_line(collected.skipped))
+
+    async def job() -> int:
+        async with open_localizer(settings) as localizer:
+            _check_routes(localizer, configuration)
+            failed = await anonymize_videos(
+                collected.pairs, configuration, settings, localizer, progress=not arguments.no_progress
+            )
+        if len(collected.pairs) > 1 or collected.skipped:
+            done = len(collected.pairs) - failed
+            line = f"anonymized {done} of {len(collected.pairs)} video(s){skipped_line(collected.skipped)}"
+            print(line, file=sys.stderr)  # noqa: T201
+        return 1 if failed else 0
+
+    return asyncio.run(job())
+
+
+def _video_paths(paths: list[Path], out: Path | None) -> tuple[list[Path], Path | None]:
+    """``video IN OUT`` (the older form: a file, then a path not there yet or the same) means ``video IN --out OUT``
+    (the same path is then refused: it would replace the input)."""
+    if out is None and len(paths) == 2 and not paths[0].is_dir():
+        source, target = paths
+        if not target.exists() or target.resolve() == source.resolve():
+            return [source], target
+    return paths, out
+
+
+def _one_video(source: Path, destination: Path) -> Collected:
+    from processor.batch import Collected
+    from processor.errors import OutputNotAllowed
+    from processor.video.writer import output_container
+
+    output_container(destination)  # an output container we cannot write is refused before any work
+    if destination.resolve() == source.resolve():
+        raise OutputNotAllowed(f"the output {destination} is the input: it would be replaced")
+    return Collected([(source, destination)])
+
+
+def _tuned(arguments: argparse.Namespace, settings: Settings) -> tuple[Settings, UserConfiguration]:
+    """The configuration chosen (a file or the default) and the settings, both with the run's flags applied;
+    raises InvalidConfiguration (exit 2) for a flag its setting refuses."""
+    from processor.configuration import chosen_configuration
+    from processor.tuning import TuningError, apply_tuning
+
+    configuration = chosen_configuration(arguments.config, persons=arguments.persons)
+    try:
+        return apply_tuning(arguments, settings, configuration)
+    except TuningError as error:
+        raise InvalidConfiguration([str(error)]) from None
+
+
+def _check_routes(localizer: InferenceRouter, configuration: UserConfiguration) -> None:
+    """Every entry's label, model and URL checked once, before the first file (not once per file)."""
+    from processor.errors import PermanentError
+
+    problems = []
+    for index, entry in enumerate(configuration.sensitive_info):
+        try:
+            localizer.route(entry)
+        except PermanentError as error:
+            problems.append(f"sensitive_info[{index}]: {error}")
+    if problems:
+        raise InvalidConfiguration(problems)
 
 
 def _run(arguments: argparse.Namespace, settings: Settings) -> int:
@@ -225,20 +325,23 @@ def _bench(arguments: argparse.Namespace, settings: Settings) -> int:
 
 
 def _enqueue(arguments: argparse.Namespace, settings: Settings) -> int:
-    from processor.errors import ProcessorError, TransientError
-    from processor.media import IMAGE_SUFFIXES
+    from processor.errors import TransientError
+    from processor.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
     from processor.stream.enqueue import enqueue
 
     if arguments.rate is not None and arguments.rate <= 0:
-        print("anonymizer: --rate must be positive", file=sys.stderr)  # noqa: T201
-        return 2
+        return _refuse("--rate must be positive")
+    if settings.kafka.bootstrap_servers is None and arguments.jsonl.exists() and not arguments.force:
+        return _refuse(f"{arguments.jsonl} exists: --force replaces it, --jsonl names another file")
+    prefix, settings = _enqueue_prefix(arguments.prefix, settings)
+    suffixes = IMAGE_SUFFIXES if arguments.images_only else IMAGE_SUFFIXES | VIDEO_SUFFIXES
     job = enqueue(
-        arguments.prefix,
+        prefix,
         settings,
         jsonl=arguments.jsonl,
         configuration=arguments.configuration,
         rate_per_s=arguments.rate,
-        suffixes=None if arguments.all_objects else IMAGE_SUFFIXES,
+        suffixes=None if arguments.all_objects else suffixes,
         progress=not arguments.no_progress,
     )
     try:
@@ -248,3 +351,21 @@ def _enqueue(arguments: argparse.Namespace, settings: Settings) -> int:
         return 1 if isinstance(error, TransientError) else 2
     print(summary.line(), file=sys.stderr)  # noqa: T201
     return 0
+
+
+def _enqueue_prefix(prefix: str, settings: Settings) -> tuple[str, Settings]:
+    """A plain folder is a ``file://`` prefix; without ``storage.file_root`` the folder becomes the root (the
+    processor that reads the events needs the same root: the hint says so)."""
+    folder = Path(prefix)
+    if "://" in prefix or not folder.is_dir():
+        return prefix, settings
+    folder = folder.resolve()
+    storage = settings.storage
+    if storage.file_root is None:
+        print(  # noqa: T201
+            f"anonymizer: events name file:// URLs under {folder}; run the processor with "
+            f"ANONYMIZER_STORAGE__FILE_ROOT={folder}",
+            file=sys.stderr,
+        )
+        storage = storage.model_copy(update={"file_root": folder})
+    return folder.as_uri() + "/", settings.model_copy(update={"storage": storage})

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from processor.anonymize.registry import technique_names
+from processor.anonymize.registry import is_technique, technique_names
 from processor.errors import InvalidConfiguration
 from processor.inference.builtin.catalog import BUILTIN_URL
 from schemas.config import InferenceType, SensitiveInfo, UserConfiguration
@@ -84,11 +84,12 @@ def _technique_problems(entries: Any) -> list[str]:
         return []
     known = technique_names()
     return [
-        f"sensitive_info[{index}].anonymization_technique: unknown technique {technique!r}; known: {', '.join(known)}"
+        f"sensitive_info[{index}].anonymization_technique: unknown technique {technique!r}; "
+        f"known: {', '.join(known)}, solid:RRGGBB"
         for index, entry in enumerate(entries)
         if isinstance(entry, dict)
         and isinstance(technique := entry.get("anonymization_technique"), str)
-        and technique not in known
+        and not is_technique(technique)
     ]
 
 

@@ -24,6 +24,10 @@ Image.MAX_IMAGE_PIXELS = None
 _CV2_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tiff"}
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 """File name suffixes taken for images when folders and buckets are listed."""
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".3gp", ".flv", ".wmv", ".mpg", ".mpeg"}
+)
+"""Object names the stream treats as videos when an event does not say (``kind`` null)."""
 CONTENT_TYPES = {
     "jpeg": "image/jpeg",
     "png": "image/png",

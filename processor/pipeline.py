@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from processor.anonymize import apply_boxes, apply_mask, clamp_box
+from processor.anonymize.outline import draw_regions
 from processor.errors import PermanentError, ProcessorError
 from processor.frames import BgrImage, Frame, Localization
 from processor.inference.base import Localizer
@@ -95,22 +96,25 @@ def hide_regions(
     localizations: Sequence[Localization],
     output: OutputSettings,
 ) -> tuple[list[LabelSummary], list[FoundRegion], float]:
-    """Hide what each entry found, in place; returns the per-entry summaries, the regions and the end time."""
+    """Hide what each entry found, in place (boxes under ``output.min_score`` are left), then outline the regions
+    when ``output.draw_regions``; returns the per-entry summaries, the regions and the end time."""
     height, width = pixels.shape[:2]
     summaries: list[LabelSummary] = []
     regions: list[FoundRegion] = []
     for entry, found in zip(entries, localizations, strict=True):
         technique, degree = entry.anonymization_technique, entry.anonymization_degree
         mask_pixels = 0
+        boxes = found.boxes
         if entry.inference_type is InferenceType.segmentation and found.mask is not None:
             count = apply_mask(pixels, found.mask, technique, degree)
             mask_pixels = int(found.mask.sum())
         else:
+            boxes = tuple(box for box in boxes if box.confidence >= output.min_score.get(found.label, 0.0))
             scale = output.box_scale.get(found.label, 1.0)
             count = apply_boxes(
-                pixels, found.boxes, technique, degree, scale=scale, ellipse=found.label in output.ellipse_labels
+                pixels, boxes, technique, degree, scale=scale, ellipse=found.label in output.ellipse_labels
             )
-        for box in found.boxes:
+        for box in boxes:
             clamped = clamp_box(box, width, height, scale=output.box_scale.get(found.label, 1.0))
             if clamped is not None:
                 regions.append(FoundRegion(label=found.label, box=clamped, confidence=min(max(box.confidence, 0), 1)))
@@ -125,6 +129,8 @@ def hide_regions(
                 mask_pixels=mask_pixels,
             )
         )
+    if output.draw_regions:
+        draw_regions(pixels, regions)
     return summaries, regions, time.perf_counter()
 
 

@@ -7,7 +7,7 @@ Nested sections use ``__``: ``ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +34,13 @@ class OutputSettings(BaseModel):
     )
     ellipse_labels: frozenset[str] = Field(
         default=frozenset({"face"}), description="labels hidden as an ellipse inscribed in the box"
+    )
+    min_score: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict,
+        description='hide boxes of these labels only from this score on, e.g. {"face":0.5} (raising it hides less)',
+    )
+    draw_regions: bool = Field(
+        default=False, description="preview: also draw each found box with its label and score on the output"
     )
 
 
@@ -187,6 +194,7 @@ class VideoSettings(BaseModel):
     videos_in_flight: int = Field(
         default=1, ge=1, description="stream: videos processed at once (each holds its object and ~12 frames)"
     )
+    keep_audio: bool = Field(default=True, description="copy the audio (re-encoded to AAC if needed); False = drop it")
     smoothing_frames: int = Field(
         default=2, ge=0, description="k: a region found in frame t is also hidden in frames t-k … t+k (0 = off)"
     )

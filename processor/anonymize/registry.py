@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
@@ -27,6 +28,9 @@ in place and return it: the registry hands it a copy when the region is not to b
 mask, overlapping boxes). The built-ins handle that themselves (see :mod:`processor.anonymize.techniques`)."""
 
 ENTRY_POINT_GROUP = "anonymizer.techniques"
+
+_SOLID = re.compile(r"solid:#?([0-9a-fA-F]{2})([0-9a-fA-F]{2})([0-9a-fA-F]{2})")
+"""``solid:RRGGBB``: a flat colour of the user's choice (the one technique with a parameter in its name)."""
 
 BUILTIN_TECHNIQUES: Mapping[str, Technique] = {
     "blackening": techniques.blacken,
@@ -64,11 +68,15 @@ class TechniqueRegistry:
     def get(self, name: str) -> Technique:
         """Raises InvalidConfiguration naming the unknown technique and listing the known ones."""
         self._load_plugins()
-        technique = self._techniques.get(name)
+        technique = self._techniques.get(name) or _solid(name)
         if technique is None:
-            known = ", ".join(sorted(self._techniques))
+            known = ", ".join([*sorted(self._techniques), "solid:RRGGBB"])
             raise InvalidConfiguration([f"unknown anonymization technique {name!r} (known: {known})"])
         return technique
+
+    def knows(self, name: str) -> bool:
+        self._load_plugins()
+        return name in self._techniques or _solid(name) is not None
 
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
@@ -90,6 +98,18 @@ class TechniqueRegistry:
                     continue
                 self._techniques[entry.name] = _on_copy(loaded)
             self._plugins_loaded = True
+
+
+def _solid(name: str) -> Technique | None:
+    match = _SOLID.fullmatch(name)
+    if match is None:
+        return None
+    red, green, blue = (int(part, 16) for part in match.groups())
+    return functools.partial(_paint, colour=(blue, green, red))
+
+
+def _paint(patch: BgrImage, degree: float, *, colour: tuple[int, int, int]) -> BgrImage:
+    return techniques.paint(patch, degree, colour)
 
 
 def _on_copy(technique: Technique) -> Technique:
@@ -117,6 +137,11 @@ def register_technique(name: str) -> Callable[[Technique], Technique]:
 
 def technique_names() -> list[str]:
     return _registry.names()
+
+
+def is_technique(name: str) -> bool:
+    """A registered name, or ``solid:RRGGBB``."""
+    return _registry.knows(name)
 
 
 def get_technique(name: str) -> Technique:

@@ -20,6 +20,7 @@ unchanged and ``d = 1`` hides the most.
   patches of 70-1900 px).
 - ``filling``: ``out = round(in * (1 - d) + m * d)`` with ``m`` the patch's mean colour (rounded): one flat colour
   at ``d = 1``.
+- ``solid:RRGGBB``: as ``filling`` with the colour given in hex (``solid:ffffff`` is white at ``d = 1``).
 """
 
 from __future__ import annotations
@@ -74,11 +75,16 @@ def blur(patch: BgrImage, degree: float) -> BgrImage:
 
 
 def fill(patch: BgrImage, degree: float) -> BgrImage:
-    mean = _mean(patch)
+    blue, green, red = _mean(patch)
+    return paint(patch, degree, (blue, green, red))
+
+
+def paint(patch: BgrImage, degree: float, colour: tuple[int, int, int]) -> BgrImage:
+    """``out = round(in * (1 - d) + colour * d)``; ``colour`` in BGR order."""
     out = _output(patch)
     if degree >= 1.0:
-        return _paint(out, mean)
-    solid = _paint(np.empty_like(patch), mean)
+        return _paint(out, colour)
+    solid = _paint(np.empty_like(patch), colour)
     cv2.addWeighted(patch, 1.0 - degree, solid, degree, 0.0, dst=out)
     return out
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import cv2
 
-from processor.batch import anonymize_files, collect_images
+from processor.batch import anonymize_files, collect_files
 from processor.bench.rows import format_rows
 from processor.bench.scenes import crowd_frame
 from processor.configuration import default_configuration
@@ -62,7 +62,7 @@ def codec_rate(folder: Path, threads: int) -> float:
 
 async def pipeline_rate(folder: Path, out: Path, builtin: BuiltinSettings, jobs: int) -> dict[str, float]:
     settings = Settings(builtin=builtin)
-    pairs = collect_images([folder], out)
+    pairs = collect_files([folder], out).pairs
     async with open_localizer(settings) as localizer:
         await anonymize_files(
             pairs[:2], default_configuration(), localizer, settings, jobs=jobs, report=io.StringIO(), progress=False

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from processor.errors import InvalidEvent
-from processor.media import IMAGE_SUFFIXES
-from processor.video.objects import VIDEO_SUFFIXES
+from processor.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from schemas.events import FrameEvent
 
 Message = tuple[bytes | None, bytes]

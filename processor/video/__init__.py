@@ -4,8 +4,8 @@
 the stream worker (both refuse videos above ``video.max_duration_s``).
 """
 
+from processor.media import VIDEO_SUFFIXES
 from processor.video.objects import (
-    VIDEO_SUFFIXES,
     VideoOutput,
     anonymize_video_file,
     anonymized_video,

@@ -1,23 +1,59 @@
-"""``anonymizer video``: one video file, a progress bar (frames, fps, ETA) on stderr, and a summary line."""
+"""``anonymizer video``: video files and folders, a progress bar per video (frames, fps, ETA) on stderr, a summary
+line per video and one for the run."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
-from processor.localizers import open_localizer
+from processor.batch import MediaKind
+from processor.errors import ProcessorError
+from processor.inference.base import Localizer
+from processor.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from processor.settings import Settings
+from processor.video.objects import output_suffix
 from processor.video.pipeline import anonymize_video
 from processor.video.result import VideoProgress, VideoResult
 from schemas.config import UserConfiguration
 
+VIDEOS = MediaKind(
+    "video",
+    VIDEO_SUFFIXES,
+    {"an image: use anonymizer image": IMAGE_SUFFIXES},
+    output_name=lambda relative: relative.with_suffix(output_suffix(relative.name)),
+)
+"""Videos in folders; outputs keep an .mp4, .m4v, .mov or .mkv container and are .mp4 otherwise."""
 
-async def anonymize_video_console(
-    src: Path, dst: Path, configuration: UserConfiguration, settings: Settings, *, progress: bool = True
+
+async def anonymize_videos(
+    pairs: Sequence[tuple[Path, Path]],
+    configuration: UserConfiguration,
+    settings: Settings,
+    localizer: Localizer,
+    *,
+    progress: bool = True,
+) -> int:
+    """Anonymize each (source, destination) in turn (a video already uses every core), with the built-in models
+    and registered services and no duration limit; a failed video is reported and the next one goes on.
+    Returns how many failed. A summary line per video on stderr."""
+    failed = 0
+    for src, dst in pairs:
+        try:
+            result = await _anonymize_one(src, dst, configuration, settings, localizer, progress=progress)
+        except ProcessorError as error:
+            failed += 1
+            print(f"anonymizer: {error.kind}: {error}", file=sys.stderr)  # noqa: T201
+        else:
+            print(summary_line(result, dst), file=sys.stderr)  # noqa: T201
+    return failed
+
+
+async def _anonymize_one(
+    src: Path, dst: Path, configuration: UserConfiguration, settings: Settings, localizer: Localizer, *, progress: bool
 ) -> VideoResult:
-    """Anonymize ``src`` into ``dst`` with the built-in models and registered services; no duration limit."""
     bars: list[tqdm[None]] = []  # made at the first frame, so that a video refused at once shows no bar
 
     def report(state: VideoProgress) -> None:
@@ -28,17 +64,16 @@ async def anonymize_video_console(
         bars[0].update(state.frames_done - bars[0].n)
 
     try:
-        async with open_localizer(settings) as localizer:
-            return await anonymize_video(
-                src,
-                dst,
-                configuration,
-                localizer,
-                video=settings.video,
-                output=settings.output,
-                limits=settings.limits,
-                progress=report if progress else None,
-            )
+        return await anonymize_video(
+            src,
+            dst,
+            configuration,
+            localizer,
+            video=settings.video,
+            output=settings.output,
+            limits=settings.limits,
+            progress=report if progress else None,
+        )
     finally:
         for bar in bars:
             bar.close()

@@ -16,16 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from processor.inference.base import Localizer
+from processor.media import VIDEO_SUFFIXES
 from processor.settings import Settings
 from processor.video.pipeline import anonymize_video
 from processor.video.result import ProgressCallback, VideoResult
 from processor.video.writer import CONTAINERS
 from schemas.config import UserConfiguration
-
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts", ".3gp", ".flv", ".wmv", ".mpg", ".mpeg"}
-)
-"""Object names the stream treats as videos when an event does not say (``kind`` null)."""
 
 
 @dataclass(frozen=True, slots=True)

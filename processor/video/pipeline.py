@@ -79,7 +79,7 @@ async def anonymize_video(
             VideoWriter,
             partial,
             reader.info,
-            reader.audio_streams,
+            reader.audio_streams if video.keep_audio else (),
             settings=video,
             container_format=container_format,
             metadata=reader.metadata if output.keep_metadata else None,
@@ -162,7 +162,7 @@ class _Flow:
                     for item in items:
                         if isinstance(item, DecodedFrame):
                             self._pending.append((item, group.create_task(self._locate(item))))
-                        else:
+                        elif self._video.keep_audio:
                             self._audio.append(item)
                     while len(self._pending) >= self._video.frames_in_flight + self._k:
                         await self._write_next()

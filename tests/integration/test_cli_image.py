@@ -38,7 +38,8 @@ def test_folder_with_bad_files_does_the_good_ones_and_reports_the_bad(
 
     assert done.returncode == 1, done.stderr
     records = {Path(r["source"]).name: r for r in map(orjson.loads, done.stdout.splitlines())}
-    assert set(records) == {"astronaut.jpg", "hopper.jpg", "empty.jpg", "corrupt.png", "bomb.png"}
+    assert set(records) == {"astronaut.jpg", "hopper.jpg", "empty.jpg", "corrupt.png", "bomb.png", "notes.txt"}
+    assert records["notes.txt"] == {"source": str(inbox / "notes.txt"), "status": "skipped", "reason": "not an image"}
     assert records["astronaut.jpg"]["counts"] == {"face": 1}
     assert records["hopper.jpg"]["counts"] == {"face": 1}
     assert (tmp_path / "out" / "nested" / "hopper.jpg").stat().st_size > 10_000
@@ -48,6 +49,7 @@ def test_folder_with_bad_files_does_the_good_ones_and_reports_the_bad(
     assert records["bomb.png"]["error_kind"] == "image_too_large"
     assert "30000×30000" in records["bomb.png"]["error"]
     assert "anonymized 2 file(s)" in done.stderr and "3 failed" in done.stderr
+    assert f"skipped 1 file(s): {inbox / 'notes.txt'} (not an image)" in done.stderr
 
 
 def test_default_run_on_the_bundled_samples(tmp_path: Path) -> None:
@@ -55,7 +57,8 @@ def test_default_run_on_the_bundled_samples(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     outputs = sorted(p.name for p in (tmp_path / "anonymized").iterdir())
     assert outputs == ["astronaut.jpg", "grace_hopper.jpg"]
-    assert all(orjson.loads(line)["counts"] == {"face": 1} for line in done.stdout.splitlines())
+    found = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert [record["counts"] for record in found if record["status"] == "ok"] == [{"face": 1}, {"face": 1}]
 
 
 def test_invalid_configuration_is_refused_before_any_work(tmp_path: Path) -> None:

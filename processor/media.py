@@ -45,7 +45,9 @@ def probe(data: bytes) -> tuple[str, int, int]:
         with Image.open(io.BytesIO(data)) as header:
             fmt = (header.format or "").lower()
             width, height = header.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except UnidentifiedImageError:  # its message names the in-memory buffer ("<_io.BytesIO object at 0x…>")
+        raise ImageUndecodable(f"not a readable image ({len(data)} bytes): no image format recognised") from None
+    except (OSError, SyntaxError, ValueError) as error:
         raise ImageUndecodable(f"not a readable image ({len(data)} bytes): {error}") from error
     if fmt not in _CV2_EXTENSIONS:
         raise ImageUndecodable(f"unsupported image format {fmt or 'unknown'!r}; supported: {', '.join(CONTENT_TYPES)}")

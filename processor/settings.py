@@ -37,7 +37,7 @@ class OutputSettings(BaseModel):
     )
     min_score: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
         default_factory=dict,
-        description='hide boxes of these labels only from this score on, e.g. {"face":0.5} (raising it hides less)',
+        description="per label: hide boxes only from this score on (raising it hides less); JSON for the variable",
     )
     draw_regions: bool = Field(
         default=False, description="preview: also draw each found box with its label and score on the output"

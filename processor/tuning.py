@@ -38,22 +38,23 @@ class PerLabel:
 def add_tuning_flags(parser: argparse.ArgumentParser, *, video: bool) -> None:
     group = parser.add_argument_group("what is hidden, and how (override settings and the configuration)")
 
-    def per_label(*names: str, help: str) -> None:
-        group.add_argument(*names, action="append", type=_per_label, metavar="[LABEL=]VALUE", help=help)
+    def per_label(*names: str, value: str, help: str) -> None:
+        group.add_argument(*names, action="append", type=_per_label, metavar=f"[LABEL=]{value}", help=help)
 
-    per_label("--min-score", "--thresh", help=_help(OutputSettings, "min_score"))
+    per_label("--min-score", "--thresh", value="S", help=_help(OutputSettings, "min_score"))
     group.add_argument(
         "--face-max-side", "--scale", type=int, metavar="PX", help=_help(BuiltinSettings, "face_max_side")
     )
-    per_label("--box-scale", "--mask-scale", help=_help(OutputSettings, "box_scale"))
+    per_label("--box-scale", "--mask-scale", value="F", help=_help(OutputSettings, "box_scale"))
     group.add_argument("--boxes", action="store_true", help="hide rectangles, not ellipses (output.ellipse_labels=[])")
     per_label(
         "--technique",
         "--replacewith",
+        value="NAME",
         help=f"technique per label or for all: {', '.join(technique_names())}, solid:RRGGBB or {NONE} (find, "
         "leave as is)",
     )
-    per_label("--degree", help="degree per label or for all, 0 (unchanged) … 1 (hides most)")
+    per_label("--degree", value="D", help="degree per label or for all, 0 (unchanged) … 1 (hides most)")
     group.add_argument(
         "--keep-metadata",
         action=argparse.BooleanOptionalAction,

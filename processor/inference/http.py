@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import orjson
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 
 from processor.errors import InferenceRejected, InferenceUnavailable, OutboundRefused
@@ -329,6 +329,8 @@ def decode_label_map(png: bytes, height: int, width: int) -> npt.NDArray[np.int3
     """
     try:
         image = Image.open(io.BytesIO(png))
+    except UnidentifiedImageError:  # its message names the in-memory buffer ("<_io.BytesIO object at 0x…>")
+        raise ValueError(f"not an image (no image format recognised; {len(png)} bytes)") from None
     except (OSError, SyntaxError, Image.DecompressionBombError) as error:  # PIL's ways of saying "corrupt"
         raise ValueError(f"not an image ({error}; {len(png)} bytes)") from None
     with image:

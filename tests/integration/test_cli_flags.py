@@ -284,3 +284,23 @@ def test_enqueue_takes_a_plain_folder_with_videos_and_never_overwrites(tmp_path:
     assert [orjson.loads(line)["source"] for line in (tmp_path / "events.jsonl").read_text().splitlines()] == [
         f"{root}/a.jpg"
     ]
+
+
+def test_ctrl_c_during_a_video_leaves_no_partial_output(tmp_path: Path) -> None:
+    write_clip(tmp_path / "long.mp4", Clip(frames=240))
+    process = subprocess.Popen(
+        [*ANONYMIZER, "video", "long.mp4", "--out", "out", "--no-progress"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir()):  # the partial file appears
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["anonymizer: interrupted"]
+    assert list((tmp_path / "out").iterdir()) == []

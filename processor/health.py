@@ -2,7 +2,7 @@
 
 ``/health`` answers 200 while the process serves HTTP at all (liveness). ``/ready`` asks the owner's readiness
 callable: 200 when it says ready, else 503, with the callable's details either way (e.g. which inference URLs
-answer). ``/metrics`` is :mod:`processor.metrics` in the Prometheus text format.
+answer). ``/metrics`` is :mod:`processor.metrics` in the Prometheus text format, the metrics of the serving role.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ HEALTH_PATHS = ("/health", "/ready", "/metrics")
 def create_health_app(ready: Readiness) -> web.Application:
     """The health and metrics endpoints alone (what ``anonymizer run`` serves on ``http.host:http.port``)."""
     app = web.Application(middlewares=[observe_requests])
-    app.add_routes(health_routes(ready))
+    app.add_routes(health_routes(ready, "run"))
     return app
 
 
@@ -55,8 +55,9 @@ async def serve_health(http: HttpSettings, ready: Readiness) -> AsyncIterator[tu
         await runner.cleanup()
 
 
-def health_routes(ready: Readiness) -> list[web.RouteDef]:
-    """The three routes, for an application of the caller's (``anonymizer serve`` adds them to the API)."""
+def health_routes(ready: Readiness, role: metrics.Role) -> list[web.RouteDef]:
+    """The three routes, for an application of the caller's (``anonymizer serve`` adds them to the API, ``anonymizer
+    infer`` to the inference server); ``/metrics`` exports the metrics of ``role``."""
 
     async def readiness(request: web.Request) -> web.Response:
         ok, details = await ready()
@@ -64,7 +65,13 @@ def health_routes(ready: Readiness) -> list[web.RouteDef]:
             return answer({"ready": True, **details})
         return failure(503, "not ready", {"ready": False, **details})
 
-    return [web.get("/health", _alive), web.get("/ready", readiness), web.get("/metrics", _metrics)]
+    async def exposition(request: web.Request) -> web.Response:
+        body, content_type = metrics.render(role)
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    return [web.get("/health", _alive), web.get("/ready", readiness), web.get("/metrics", exposition)]
 
 
 def inference_readiness(capabilities: Capabilities, *, builtin: bool) -> tuple[bool, dict[str, Any]]:
@@ -75,11 +82,13 @@ def inference_readiness(capabilities: Capabilities, *, builtin: bool) -> tuple[b
 
 @web.middleware
 async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count every request by route (the route table's path, ``unmatched`` for unknown paths) and status."""
+    """Count every request by route (the route table's path, ``unmatched`` for unknown paths) and status, its
+    duration, and the requests being answered."""
     started = time.perf_counter()
     status = 500
     try:
-        response = await handler(request)
+        with metrics.http_in_flight():
+            response = await handler(request)
         status = response.status
         return response
     except web.HTTPException as error:
@@ -99,10 +108,3 @@ def _route(request: web.Request) -> str:
 
 async def _alive(request: web.Request) -> web.Response:
     return answer({"alive": True})
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    body, content_type = metrics.render()
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = content_type
-    return response

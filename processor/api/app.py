@@ -44,7 +44,7 @@ def create_app(settings: Settings) -> web.Application:
             return False, {"inference": "not started"}
         return inference_readiness(localizer.registry.capabilities, builtin=True)
 
-    endpoints = ENDPOINTS + JOB_ENDPOINTS + _operations(health_routes(ready))
+    endpoints = ENDPOINTS + JOB_ENDPOINTS + _operations(health_routes(ready, "serve"))
     for endpoint in endpoints:
         app.add_routes(endpoint.route_defs())
     app.add_routes(docs_routes())

@@ -18,8 +18,11 @@ from aiohttp.typedefs import Handler
 
 from processor import metrics
 from processor.envelope import answer, failure
+from processor.errors import ProcessorError
+from processor.inference.builtin.catalog import BUILTIN_URL
 from processor.inference.capabilities import Capabilities
 from processor.settings import HttpSettings
+from schemas.config import SensitiveInfo, UserConfiguration
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +77,38 @@ def health_routes(ready: Readiness, role: metrics.Role) -> list[web.RouteDef]:
     return [web.get("/health", _alive), web.get("/ready", readiness), web.get("/metrics", exposition)]
 
 
-def inference_readiness(capabilities: Capabilities, *, builtin: bool) -> tuple[bool, dict[str, Any]]:
-    """Ready when the built-in models are loaded in this process or at least one registered URL answered discovery."""
+def inference_readiness(
+    capabilities: Capabilities, *, builtin: bool, configuration: UserConfiguration | None = None
+) -> tuple[bool, dict[str, Any]]:
+    """Ready when the built-in models are loaded in this process or at least one registered URL answered discovery;
+    with ``configuration`` (``run``'s default), also when every entry of it has a route now: a service that serves
+    it and whose last discovery did not fail (a processor that could only retry or dead-letter is not ready)."""
     reachable = {service.url: service.models is not None and service.error is None for service in capabilities.services}
-    return builtin or any(reachable.values()), {"inference": {"builtin": builtin, "urls": reachable}}
+    details: dict[str, Any] = {"inference": {"builtin": builtin, "urls": reachable}}
+    ready = builtin or any(reachable.values())
+    if configuration is not None:
+        routes = {_entry_name(entry): _route_state(capabilities, entry) for entry in configuration.sensitive_info}
+        details["inference"]["routes"] = routes
+        ready = ready and all(not state.startswith("unavailable") for state in routes.values())
+    return ready, details
+
+
+def _entry_name(entry: SensitiveInfo) -> str:
+    return f"{entry.class_name} ({entry.model_name})"
+
+
+def _route_state(capabilities: Capabilities, entry: SensitiveInfo) -> str:
+    """The URL serving ``entry`` now, or ``unavailable: <why>``."""
+    try:
+        route = capabilities.route(entry)
+    except ProcessorError as error:
+        return f"unavailable: {error.kind}"
+    if route.url == BUILTIN_URL:
+        return route.url
+    service = next((service for service in capabilities.services if service.url == route.url), None)
+    if service is not None and service.error is not None:
+        return f"unavailable: {route.url} is failing"
+    return route.url
 
 
 @web.middleware

@@ -436,3 +436,21 @@ def test_the_image_healthcheck_asks_each_role_and_the_base_says_how_to_pin_it() 
     assert "imagetools inspect" in text and "PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:" in text
     for label in ("version", "revision", "source"):
         assert f'org.opencontainers.image.{label}="${{{label.upper()}}}"' in runtime
+
+
+def test_api_pods_hold_their_video_jobs_within_their_disk_and_keep_clients_on_one_replica(
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    """Jobs live in the pod that took them: the Service keeps a client on one pod, and /tmp holds every job the
+    settings admit (queued uploads, a running job's upload and output, finished results) plus a direct request."""
+    pod = manifest("Deployment", "anonymizer-api")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    environment = {**manifest("ConfigMap", "anonymizer-settings")["data"]}
+    environment |= manifest("Secret", "anonymizer-credentials")["stringData"]
+    environment |= {variable["name"]: variable["value"] for variable in container["env"]}
+    assert setting_problems(environment) == []
+    settings = settings_from(environment, clean_environment)
+    (tmp,) = [volume for volume in pod["volumes"] if volume["name"] == "tmp"]
+    size = int(tmp["emptyDir"]["sizeLimit"].removesuffix("Gi")) * 1024**3
+    assert size >= (settings.jobs.max_jobs + 1 + 2) * settings.http.max_video_upload_bytes
+    assert manifest("Service", "anonymizer-api")["spec"]["sessionAffinity"] == "ClientIP"

@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler
 
 from processor import metrics
 from processor.envelope import answer, failure
-from processor.errors import ProcessorError
+from processor.errors import ProcessorError, TransientError
 from processor.inference.builtin.catalog import BUILTIN_URL
 from processor.inference.capabilities import Capabilities
 from processor.settings import HttpSettings
@@ -81,8 +81,10 @@ def inference_readiness(
     capabilities: Capabilities, *, builtin: bool, configuration: UserConfiguration | None = None
 ) -> tuple[bool, dict[str, Any]]:
     """Ready when the built-in models are loaded in this process or at least one registered URL answered discovery;
-    with ``configuration`` (``run``'s default), also when every entry of it has a route now: a service that serves
-    it and whose last discovery did not fail (a processor that could only retry or dead-letter is not ready)."""
+    with ``configuration`` (``run``'s default), also when no entry of it waits for an unavailable service (one never
+    reached, or whose last discovery failed): such a processor could only retry. An entry no service serves at all
+    (unknown model or label) is shown, but does not hold readiness back: it is a configuration error that events
+    with their own configuration do not share, and being unready would not stop it from being dead-lettered."""
     reachable = {service.url: service.models is not None and service.error is None for service in capabilities.services}
     details: dict[str, Any] = {"inference": {"builtin": builtin, "urls": reachable}}
     ready = builtin or any(reachable.values())
@@ -98,11 +100,13 @@ def _entry_name(entry: SensitiveInfo) -> str:
 
 
 def _route_state(capabilities: Capabilities, entry: SensitiveInfo) -> str:
-    """The URL serving ``entry`` now, or ``unavailable: <why>``."""
+    """The URL serving ``entry`` now, ``unavailable: <why>`` (transient) or ``unroutable: <kind>`` (permanent)."""
     try:
         route = capabilities.route(entry)
-    except ProcessorError as error:
+    except TransientError as error:
         return f"unavailable: {error.kind}"
+    except ProcessorError as error:
+        return f"unroutable: {error.kind}"
     if route.url == BUILTIN_URL:
         return route.url
     service = next((service for service in capabilities.services if service.url == route.url), None)

@@ -48,8 +48,8 @@ def test_not_ready_while_the_service_of_an_entry_fails_or_was_never_reached() ->
     assert not ready and details["inference"]["routes"]["face (yolo)"] == "unavailable: inference_unavailable"
 
 
-def test_an_entry_no_service_serves_is_not_ready_with_its_kind() -> None:
+def test_an_entry_no_service_serves_is_shown_with_its_kind_without_holding_readiness() -> None:
     capabilities = Capabilities((ServiceInfo(DETECTOR, (YOLO,)),), BUILTIN)
     ready, details = inference_readiness(capabilities, builtin=True, configuration=configuration("missing"))
-    assert not ready and details["inference"]["routes"]["face (missing)"] == "unavailable: unknown_model"
+    assert ready and details["inference"]["routes"]["face (missing)"] == "unroutable: unknown_model"
     assert inference_readiness(capabilities, builtin=True)[0]  # without a configuration: as before

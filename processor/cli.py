@@ -172,8 +172,8 @@ def _parser() -> argparse.ArgumentParser:
     enqueue.set_defaults(command=_enqueue)
 
     infer = commands.add_parser("infer", help="serve the built-in models over the inference services' HTTP API")
-    infer.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    infer.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
+    infer.add_argument("--host", help="address to listen on (default: http.host, 127.0.0.1)")
+    infer.add_argument("--port", type=int, help="port to listen on (default: http.port if set, else 8081)")
     infer.set_defaults(command=_infer)
 
     serve = commands.add_parser(
@@ -366,9 +366,15 @@ def _run(arguments: argparse.Namespace, settings: Settings) -> int:
 
 
 def _infer(arguments: argparse.Namespace, settings: Settings) -> int:
+    """Flags first, then ``ANONYMIZER_HTTP__HOST``/``PORT`` (so ``docker run IMAGE infer`` listens on the image's
+    0.0.0.0); the port defaults to 8081, not http.port's 8080, so ``infer`` and ``serve`` can share a machine."""
     from processor.inference.server import serve_inference
 
-    asyncio.run(serve_inference(settings, arguments.host, arguments.port))
+    host = arguments.host or settings.http.host
+    port = arguments.port
+    if port is None:
+        port = settings.http.port if "port" in settings.http.model_fields_set else 8081
+    asyncio.run(serve_inference(settings, host, port))
     return 0
 
 

@@ -2,7 +2,7 @@
 
 ``/health`` answers 200 while the process serves HTTP at all (liveness). ``/ready`` asks the owner's readiness
 callable: 200 when it says ready, else 503, with the callable's details either way (e.g. which inference URLs
-answer). ``/metrics`` is :mod:`processor.metrics` in the Prometheus text format.
+answer). ``/metrics`` is :mod:`processor.metrics` in the Prometheus text format, the metrics of the serving role.
 """
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ from aiohttp.typedefs import Handler
 
 from processor import metrics
 from processor.envelope import answer, failure
+from processor.errors import ProcessorError, TransientError
+from processor.inference.builtin.catalog import BUILTIN_URL
 from processor.inference.capabilities import Capabilities
 from processor.settings import HttpSettings
+from schemas.config import SensitiveInfo, UserConfiguration
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ HEALTH_PATHS = ("/health", "/ready", "/metrics")
 def create_health_app(ready: Readiness) -> web.Application:
     """The health and metrics endpoints alone (what ``anonymizer run`` serves on ``http.host:http.port``)."""
     app = web.Application(middlewares=[observe_requests])
-    app.add_routes(health_routes(ready))
+    app.add_routes(health_routes(ready, "run"))
     return app
 
 
@@ -55,8 +58,9 @@ async def serve_health(http: HttpSettings, ready: Readiness) -> AsyncIterator[tu
         await runner.cleanup()
 
 
-def health_routes(ready: Readiness) -> list[web.RouteDef]:
-    """The three routes, for an application of the caller's (``anonymizer serve`` adds them to the API)."""
+def health_routes(ready: Readiness, role: metrics.Role) -> list[web.RouteDef]:
+    """The three routes, for an application of the caller's (``anonymizer serve`` adds them to the API, ``anonymizer
+    infer`` to the inference server); ``/metrics`` exports the metrics of ``role``."""
 
     async def readiness(request: web.Request) -> web.Response:
         ok, details = await ready()
@@ -64,22 +68,62 @@ def health_routes(ready: Readiness) -> list[web.RouteDef]:
             return answer({"ready": True, **details})
         return failure(503, "not ready", {"ready": False, **details})
 
-    return [web.get("/health", _alive), web.get("/ready", readiness), web.get("/metrics", _metrics)]
+    async def exposition(request: web.Request) -> web.Response:
+        body, content_type = metrics.render(role)
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    return [web.get("/health", _alive), web.get("/ready", readiness), web.get("/metrics", exposition)]
 
 
-def inference_readiness(capabilities: Capabilities, *, builtin: bool) -> tuple[bool, dict[str, Any]]:
-    """Ready when the built-in models are loaded in this process or at least one registered URL answered discovery."""
+def inference_readiness(
+    capabilities: Capabilities, *, builtin: bool, configuration: UserConfiguration | None = None
+) -> tuple[bool, dict[str, Any]]:
+    """Ready when the built-in models are loaded in this process or at least one registered URL answered discovery;
+    with ``configuration`` (``run``'s default), also when no entry of it waits for an unavailable service (one never
+    reached, or whose last discovery failed): such a processor could only retry. An entry no service serves at all
+    (unknown model or label) is shown, but does not hold readiness back: it is a configuration error that events
+    with their own configuration do not share, and being unready would not stop it from being dead-lettered."""
     reachable = {service.url: service.models is not None and service.error is None for service in capabilities.services}
-    return builtin or any(reachable.values()), {"inference": {"builtin": builtin, "urls": reachable}}
+    details: dict[str, Any] = {"inference": {"builtin": builtin, "urls": reachable}}
+    ready = builtin or any(reachable.values())
+    if configuration is not None:
+        routes = {_entry_name(entry): _route_state(capabilities, entry) for entry in configuration.sensitive_info}
+        details["inference"]["routes"] = routes
+        ready = ready and all(not state.startswith("unavailable") for state in routes.values())
+    return ready, details
+
+
+def _entry_name(entry: SensitiveInfo) -> str:
+    return f"{entry.class_name} ({entry.model_name})"
+
+
+def _route_state(capabilities: Capabilities, entry: SensitiveInfo) -> str:
+    """The URL serving ``entry`` now, ``unavailable: <why>`` (transient) or ``unroutable: <kind>`` (permanent)."""
+    try:
+        route = capabilities.route(entry)
+    except TransientError as error:
+        return f"unavailable: {error.kind}"
+    except ProcessorError as error:
+        return f"unroutable: {error.kind}"
+    if route.url == BUILTIN_URL:
+        return route.url
+    service = next((service for service in capabilities.services if service.url == route.url), None)
+    if service is not None and service.error is not None:
+        return f"unavailable: {route.url} is failing"
+    return route.url
 
 
 @web.middleware
 async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count every request by route (the route table's path, ``unmatched`` for unknown paths) and status."""
+    """Count every request by route (the route table's path, ``unmatched`` for unknown paths) and status, its
+    duration, and the requests being answered."""
     started = time.perf_counter()
     status = 500
     try:
-        response = await handler(request)
+        with metrics.http_in_flight():
+            response = await handler(request)
         status = response.status
         return response
     except web.HTTPException as error:
@@ -99,10 +143,3 @@ def _route(request: web.Request) -> str:
 
 async def _alive(request: web.Request) -> web.Response:
     return answer({"alive": True})
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    body, content_type = metrics.render()
-    response = web.Response(body=body)
-    response.headers["Content-Type"] = content_type
-    return response

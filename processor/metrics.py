@@ -4,7 +4,10 @@ Names follow Prometheus conventions (``anonymizer_`` prefix, ``_duration_seconds
 counters, ``anonymizer_build_info``; no ``_created`` series). Label values are
 bounded: stages and error kinds are fixed sets, URLs are registered ones (or ``builtin``), routes are the route
 table's paths. The stream worker, the API and the CLI call the ``record_*``/``observe_*`` functions below;
-``render()`` gives the text exposition for ``GET /metrics``.
+``render(role)`` gives the text exposition for ``GET /metrics``.
+
+Each role exports only what means something there: ``run`` everything; ``serve`` no stream metrics (events,
+partitions, lag); ``infer`` the process, the build and its HTTP requests (count, duration, in flight).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import platform
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,16 +30,35 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.registry import Collector
 
 from processor import __version__
 from schemas.results import FrameResult
 
 # ``*_created`` series double the exposition and no dashboard reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+Role = Literal["run", "serve", "infer"]
 REGISTRY = CollectorRegistry(auto_describe=True)
-ProcessCollector(registry=REGISTRY)
-PlatformCollector(registry=REGISTRY)
-BUILD_INFO = Info("anonymizer_build", "The running processor's version", registry=REGISTRY)
+"""``anonymizer run``'s: every metric."""
+SERVE_REGISTRY = CollectorRegistry(auto_describe=True)
+INFER_REGISTRY = CollectorRegistry(auto_describe=True)
+_REGISTRIES: dict[Role, CollectorRegistry] = {"run": REGISTRY, "serve": SERVE_REGISTRY, "infer": INFER_REGISTRY}
+_ALL: tuple[Role, ...] = ("run", "serve", "infer")
+_FRAMES: tuple[Role, ...] = ("run", "serve")  # roles that anonymize frames
+
+C = TypeVar("C", bound=Collector)
+
+
+def _exported(collector: C, roles: tuple[Role, ...]) -> C:
+    for role in roles:
+        _REGISTRIES[role].register(collector)
+    return collector
+
+
+_exported(ProcessCollector(registry=None), _ALL)
+_exported(PlatformCollector(registry=None), _ALL)
+BUILD_INFO = _exported(Info("anonymizer_build", "The running processor's version", registry=None), _ALL)
 BUILD_INFO.info({"version": __version__, "python": platform.python_version()})
 
 STAGES = ("fetch", "decode", "localize", "anonymize", "encode", "put", "total")
@@ -42,67 +66,110 @@ STAGES = ("fetch", "decode", "localize", "anonymize", "encode", "put", "total")
 
 _LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-EVENTS_CONSUMED = Counter(
-    "anonymizer_events_consumed", "Frame events taken from the source (a record may hold several)", registry=REGISTRY
+EVENTS_CONSUMED = _exported(
+    Counter(
+        "anonymizer_events_consumed",
+        "Frame events taken from the source (a record may hold several)",
+        registry=None,
+    ),
+    ("run",),
 )
-EVENTS_COMPLETED = Counter(
-    "anonymizer_events_completed", "Events anonymized, stored and announced by a completion event", registry=REGISTRY
+EVENTS_COMPLETED = _exported(
+    Counter(
+        "anonymizer_events_completed",
+        "Events anonymized, stored and announced by a completion event",
+        registry=None,
+    ),
+    ("run",),
 )
-EVENTS_DEAD_LETTERED = Counter(
-    "anonymizer_events_dead_lettered",
-    "Events (or unparsable records) dead-lettered, by error kind",
-    ["kind"],
-    registry=REGISTRY,
+EVENTS_DEAD_LETTERED = _exported(
+    Counter(
+        "anonymizer_events_dead_lettered",
+        "Events (or unparsable records) dead-lettered, by error kind",
+        ["kind"],
+        registry=None,
+    ),
+    ("run",),
 )
-EVENTS_RETRIED = Counter(
-    "anonymizer_events_retried", "Retries of events after a transient error, by error kind", ["kind"], registry=REGISTRY
+EVENTS_RETRIED = _exported(
+    Counter(
+        "anonymizer_events_retried",
+        "Retries of events after a transient error, by error kind",
+        ["kind"],
+        registry=None,
+    ),
+    ("run",),
 )
-FRAMES_ANONYMIZED = Counter(
-    "anonymizer_frames_anonymized", "Frames anonymized by this process (stream, API or CLI)", registry=REGISTRY
+FRAMES_ANONYMIZED = _exported(
+    Counter("anonymizer_frames_anonymized", "Frames anonymized by this process (stream, API or CLI)", registry=None),
+    _FRAMES,
 )
-REGIONS_HIDDEN = Counter("anonymizer_regions_hidden", "Regions hidden, by label", ["label"], registry=REGISTRY)
-STAGE_SECONDS = Histogram(
-    "anonymizer_stage_duration_seconds",
-    "Time per stage of one frame's path",
-    ["stage"],
-    buckets=_LATENCY_BUCKETS_S,
-    registry=REGISTRY,
+REGIONS_HIDDEN = _exported(
+    Counter("anonymizer_regions_hidden", "Regions hidden, by label", ["label"], registry=None), _FRAMES
 )
-FRAMES_IN_FLIGHT = Gauge("anonymizer_frames_in_flight", "Frames being processed now", registry=REGISTRY)
-PAUSED_PARTITIONS = Gauge(
-    "anonymizer_paused_partitions", "Assigned partitions paused by backpressure", registry=REGISTRY
+STAGE_SECONDS = _exported(
+    Histogram(
+        "anonymizer_stage_duration_seconds",
+        "Time per stage of one frame's path",
+        ["stage"],
+        buckets=_LATENCY_BUCKETS_S,
+        registry=None,
+    ),
+    _FRAMES,
 )
-CONSUMER_LAG = Gauge(
-    "anonymizer_consumer_lag",
-    "Records behind the partition's high watermark",
-    ["topic", "partition"],
-    registry=REGISTRY,
+FRAMES_IN_FLIGHT = _exported(Gauge("anonymizer_frames_in_flight", "Frames being processed now", registry=None), _FRAMES)
+PAUSED_PARTITIONS = _exported(
+    Gauge("anonymizer_paused_partitions", "Assigned partitions paused by backpressure", registry=None), ("run",)
 )
-INFERENCE_SECONDS = Histogram(
-    "anonymizer_inference_duration_seconds",
-    "Time to localize one sensitive_info entry, by inference URL (retries included)",
-    ["url"],
-    buckets=_LATENCY_BUCKETS_S,
-    registry=REGISTRY,
+CONSUMER_LAG = _exported(
+    Gauge(
+        "anonymizer_consumer_lag",
+        "Records behind the partition's high watermark",
+        ["topic", "partition"],
+        registry=None,
+    ),
+    ("run",),
 )
-INFERENCE_ERRORS = Counter(
-    "anonymizer_inference_errors",
-    "Failed localizations, by inference URL and error kind",
-    ["url", "kind"],
-    registry=REGISTRY,
+INFERENCE_SECONDS = _exported(
+    Histogram(
+        "anonymizer_inference_duration_seconds",
+        "Time to localize one sensitive_info entry, by inference URL (retries included)",
+        ["url"],
+        buckets=_LATENCY_BUCKETS_S,
+        registry=None,
+    ),
+    _FRAMES,
 )
-HTTP_REQUESTS = Counter(
-    "anonymizer_http_requests",
-    "HTTP requests answered, by route, method and status",
-    ["route", "method", "status"],
-    registry=REGISTRY,
+INFERENCE_ERRORS = _exported(
+    Counter(
+        "anonymizer_inference_errors",
+        "Failed localizations, by inference URL and error kind",
+        ["url", "kind"],
+        registry=None,
+    ),
+    _FRAMES,
 )
-HTTP_SECONDS = Histogram(
-    "anonymizer_http_request_duration_seconds",
-    "Time to answer an HTTP request, by route",
-    ["route"],
-    buckets=_LATENCY_BUCKETS_S,
-    registry=REGISTRY,
+HTTP_REQUESTS = _exported(
+    Counter(
+        "anonymizer_http_requests",
+        "HTTP requests answered, by route, method and status",
+        ["route", "method", "status"],
+        registry=None,
+    ),
+    _ALL,
+)
+HTTP_IN_FLIGHT = _exported(
+    Gauge("anonymizer_http_requests_in_flight", "HTTP requests being answered now", registry=None), _ALL
+)
+HTTP_SECONDS = _exported(
+    Histogram(
+        "anonymizer_http_request_duration_seconds",
+        "Time to answer an HTTP request, by route",
+        ["route"],
+        buckets=_LATENCY_BUCKETS_S,
+        registry=None,
+    ),
+    _ALL,
 )
 
 
@@ -162,11 +229,31 @@ def forget_partition(topic: str, partition: int) -> None:
 
 
 def observe_inference(url: str, seconds: float) -> None:
-    INFERENCE_SECONDS.labels(url=url).observe(seconds)
+    INFERENCE_SECONDS.labels(url=url_label(url)).observe(seconds)
 
 
 def record_inference_error(url: str, kind: str) -> None:
-    INFERENCE_ERRORS.labels(url=url, kind=kind).inc()
+    INFERENCE_ERRORS.labels(url=url_label(url), kind=kind).inc()
+
+
+def url_label(url: str) -> str:
+    """The URL as a label shows it: never its user name or password (``http://user:secret@host/`` →
+    ``http://host/``), whatever the caller passed; the query is dropped too (registered URLs have none)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None and not parts.query:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@contextmanager
+def http_in_flight() -> Iterator[None]:
+    """Count an HTTP request as being answered for the duration of the ``with`` block."""
+    HTTP_IN_FLIGHT.inc()
+    try:
+        yield
+    finally:
+        HTTP_IN_FLIGHT.dec()
 
 
 def observe_http(route: str, method: str, status: int, seconds: float) -> None:
@@ -174,6 +261,6 @@ def observe_http(route: str, method: str, status: int, seconds: float) -> None:
     HTTP_SECONDS.labels(route=route).observe(seconds)
 
 
-def render() -> tuple[bytes, str]:
-    """The registry in the Prometheus text format, and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+def render(role: Role = "run") -> tuple[bytes, str]:
+    """The role's registry in the Prometheus text format, and its content type."""
+    return generate_latest(_REGISTRIES[role]), CONTENT_TYPE_LATEST

@@ -34,6 +34,7 @@ from processor.stream.offsets import OffsetTracker, Ticket
 from processor.stream.sink import JsonlSink, KafkaSink, Sink
 from processor.stream.source import InboxSource, KafkaSource, Record, Source
 from processor.stream.worker import StreamStats, Worker
+from schemas.config import UserConfiguration
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ async def serve(
         settings = embedded_settings(settings)
     tracker: OffsetTracker[TopicPartition] = OffsetTracker()
     configurations = Configurations(settings.stream)  # a broken default configuration fails here, at start
-    readiness = _Readiness(stop)
+    readiness = _Readiness(stop, configurations.default)
     async with AsyncExitStack() as stack:
         if not embedded:  # first, so that /health answers while the rest starts and /ready says when it has
             await stack.enter_async_context(serve_health(settings.http, readiness))
@@ -110,17 +111,19 @@ async def serve(
 class _Readiness:
     """What ``/ready`` says for ``anonymizer run``: ready once the consumer has joined its group (with or without
     partitions: a surplus member of a scaled-out group is ready to take over) and inference can be reached (the
-    built-in models always can), and not once shutdown began."""
+    built-in models always can) for every entry of the default configuration, and not once shutdown began."""
 
-    def __init__(self, stop: asyncio.Event) -> None:
+    def __init__(self, stop: asyncio.Event, configuration: UserConfiguration) -> None:
         self._stop = stop
+        self._configuration = configuration
         self.router: InferenceRouter | None = None
         self.source: Source | None = None
 
     async def __call__(self) -> tuple[bool, dict[str, Any]]:
         if self.router is None or self.source is None:
             return False, {"stream": "starting"}
-        ready, details = inference_readiness(self.router.registry.capabilities, builtin=True)
+        capabilities = self.router.registry.capabilities
+        ready, details = inference_readiness(capabilities, builtin=True, configuration=self._configuration)
         stopping = self._stop.is_set()
         in_group = self.source.in_group
         details["stream"] = {

@@ -206,6 +206,19 @@ class VideoSettings(BaseModel):
     )
 
 
+class JobsSettings(BaseModel):
+    """The asynchronous video job API of ``anonymizer serve`` (``POST /jobs/video``); jobs live in memory only."""
+
+    model_config = _section
+
+    max_jobs: int = Field(
+        default=16, ge=1, description="jobs held at once (queued, running, or finished and not expired); more: 429"
+    )
+    concurrency: int = Field(default=1, ge=1, description="videos of jobs processed at once; the others wait queued")
+    result_ttl_s: float = Field(default=3600.0, gt=0, description="a finished job and its result are deleted after")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="one completion notice to a callback_url")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ANONYMIZER_", env_nested_delimiter="__", frozen=True, extra="forbid", env_file=None
@@ -220,5 +233,6 @@ class Settings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     http: HttpSettings = HttpSettings()
     video: VideoSettings = VideoSettings()
+    jobs: JobsSettings = JobsSettings()
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")

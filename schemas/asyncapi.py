@@ -3,6 +3,7 @@
 Message payloads are the models' JSON Schemas with their ``$defs`` hoisted into ``components.schemas`` (AsyncAPI's
 Schema Object is a superset of JSON Schema draft 07), so the document and ``schemas/json/`` cannot disagree.
 Channel addresses are the default topic names; deployments rename them with ``ANONYMIZER_KAFKA__*_TOPIC``.
+Kafka bindings (0.5.0) say what the record keys are and which consumer group reads the input.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 INPUT_TOPIC = "frames"
 COMPLETION_TOPIC = "frames.anonymized"
 DEAD_LETTER_TOPIC = "frames.dead-letter"
+GROUP_ID = "anonymizer"  # KafkaSettings.group_id
+KAFKA_BINDING = "0.5.0"
+
+_KEYS = {
+    "completionEvent": "the source object's URL (s3://bucket/key): a source's completions share a partition",
+    "deadLetter": "the key of the input record, unchanged (none when it had none)",
+}
 
 # (message name, model, title, summary): what each channel carries.
 _INPUT_MESSAGES: tuple[tuple[str, type[BaseModel], str, str], ...] = (
@@ -54,13 +62,17 @@ def _message(
     entry: tuple[str, type[BaseModel], str, str], mode: JsonSchemaMode, components: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
     name, model, title, summary = entry
-    return name, {
+    message: dict[str, Any] = {
         "name": name,
         "title": title,
         "summary": summary,
         "contentType": "application/json",
         "payload": _schema(model, mode, components),
     }
+    if name in _KEYS:
+        key = {"type": "string", "description": _KEYS[name]}
+        message["bindings"] = {"kafka": {"key": key, "bindingVersion": KAFKA_BINDING}}
+    return name, message
 
 
 def document(version: str) -> dict[str, Any]:
@@ -108,6 +120,16 @@ def document(version: str) -> dict[str, Any]:
                 "action": "receive",
                 "channel": {"$ref": "#/channels/frames"},
                 "messages": refs("frames", list(inputs)),
+                "bindings": {
+                    "kafka": {
+                        "groupId": {
+                            "type": "string",
+                            "default": GROUP_ID,
+                            "description": "one group shared by every processor (ANONYMIZER_KAFKA__GROUP_ID)",
+                        },
+                        "bindingVersion": KAFKA_BINDING,
+                    }
+                },
             },
             "publishCompletions": {
                 "action": "send",

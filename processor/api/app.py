@@ -14,6 +14,7 @@ from aiohttp import web
 
 from processor.api.docs import DOCUMENT, docs_routes
 from processor.api.endpoints import Endpoint
+from processor.api.job_endpoints import JOB_ENDPOINTS, open_jobs
 from processor.api.openapi import openapi_document
 from processor.api.resources import LOCALIZER, SETTINGS, open_resources
 from processor.api.routes import ENDPOINTS
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(open_resources)
+    app.cleanup_ctx.append(open_jobs)  # after the resources: its workers use the localizer
 
     async def ready() -> tuple[bool, dict[str, Any]]:
         localizer = app.get(LOCALIZER)
@@ -42,7 +44,7 @@ def create_app(settings: Settings) -> web.Application:
             return False, {"inference": "not started"}
         return inference_readiness(localizer.registry.capabilities, builtin=True)
 
-    endpoints = ENDPOINTS + _operations(health_routes(ready))
+    endpoints = ENDPOINTS + JOB_ENDPOINTS + _operations(health_routes(ready, "serve"))
     for endpoint in endpoints:
         app.add_routes(endpoint.route_defs())
     app.add_routes(docs_routes())

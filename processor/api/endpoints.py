@@ -21,6 +21,7 @@ class FormField:
     file: bool = False  # a file part (binary); else a text value
     json_model: type[BaseModel] | None = None  # the text is JSON of this model
     example: Any = None
+    required: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,8 @@ class Endpoint:
     :param answer: the model of ``data`` in a JSON success answer; ``None`` for an answer of ``content_types``.
     :param errors: the failure status codes it may answer, each with what it means there; each answer is a
         ``failure`` model.
+    :param parameters: the ``{name}`` parts of ``path``, each with its description.
+    :param status: the status code of a success.
     """
 
     method: Literal["GET", "POST"]
@@ -45,6 +48,8 @@ class Endpoint:
     headers: tuple[tuple[str, str], ...] = ()  # answer headers: name, description
     errors: tuple[tuple[int, str], ...] = ()
     failure: type[BaseModel] = Failure
+    parameters: tuple[tuple[str, str], ...] = ()
+    status: int = 200
 
     def route_defs(self) -> list[web.RouteDef]:
         """Both spellings of the path, so that ``/anonymize`` and ``/anonymize/`` reach the same handler."""

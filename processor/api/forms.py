@@ -29,9 +29,14 @@ class Form:
 
 
 async def read_multipart(
-    request: web.Request, names: Iterable[str], max_bytes: int, *, spool: Mapping[str, Path] | None = None
+    request: web.Request,
+    names: Iterable[str],
+    max_bytes: int,
+    *,
+    spool: Mapping[str, Path] | None = None,
+    optional: Iterable[str] = (),
 ) -> Form:
-    """The named parts of a multipart request (all of them must be there).
+    """The named parts of a multipart request (all of them must be there), and those of ``optional`` that are.
 
     :param spool: field name → folder: that part is written to ``folder/upload<suffix>`` (the suffix of the
         client's file name) instead of memory.
@@ -39,12 +44,13 @@ async def read_multipart(
         refused before reading).
     :raises web.HTTPBadRequest: naming what is missing, or a body that is not multipart.
     """
-    wanted, spool = tuple(names), spool or {}
+    required, spool = tuple(names), spool or {}
+    wanted = (*required, *optional)
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes, request.content_length)
     if not request.content_type.startswith("multipart/"):
         raise web.HTTPBadRequest(
-            text=f"send a {MULTIPART} body with the field(s) {_names(wanted)}; got {request.content_type!r}"
+            text=f"send a {MULTIPART} body with the field(s) {_names(required)}; got {request.content_type!r}"
         )
     form = Form()
     budget = _Budget(max_bytes)
@@ -64,11 +70,11 @@ async def read_multipart(
             data.extend(chunk)
         if taken:
             form.fields[name] = bytes(data)
-    missing = [name for name in wanted if name not in form.fields and name not in form.files]
+    missing = [name for name in required if name not in form.fields and name not in form.files]
     if missing:
         got = [*form.fields, *form.files]
         raise web.HTTPBadRequest(
-            text=f"multipart field(s) {_names(missing)} missing; expected {_names(wanted)}"
+            text=f"multipart field(s) {_names(missing)} missing; expected {_names(required)}"
             + (f", got {_names(got)}" if got else "")
         )
     return form

@@ -24,7 +24,8 @@ _DESCRIPTION = (
     "Compatible with the original anonymization API's endpoints and `{data, error, success}` envelope, with "
     "honest status codes: 400 bad input, 404 unknown, 413 too large, 422 invalid configuration (every problem "
     "listed in `data.problems`), 502/503 when an inference service fails. Every path also works with (or "
-    "without) a trailing slash."
+    "without) a trailing slash. Videos that take minutes: submit a job (`POST /jobs/video`), poll it, fetch its "
+    "result."
 )
 
 
@@ -69,8 +70,13 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str]) -> dict[str
         "operationId": endpoint.handler.__name__,
         "summary": endpoint.summary,
         "tags": [endpoint.tag],
-        "responses": {"200": _success(endpoint, refs)},
+        "responses": {str(endpoint.status): _success(endpoint, refs)},
     }
+    if endpoint.parameters:
+        operation["parameters"] = [
+            {"name": name, "in": "path", "required": True, "description": meaning, "schema": {"type": "string"}}
+            for name, meaning in endpoint.parameters
+        ]
     if endpoint.description:
         operation["description"] = endpoint.description
     if endpoint.form:
@@ -107,7 +113,7 @@ def _request_body(endpoint: Endpoint, refs: dict[type[BaseModel], str]) -> dict[
     media: dict[str, Any] = {
         "schema": {
             "type": "object",
-            "required": [field.name for field in endpoint.form],
+            "required": [field.name for field in endpoint.form if field.required],
             "properties": {field.name: _field_schema(field, refs) for field in endpoint.form},
         }
     }

@@ -39,12 +39,13 @@ async def anonymize_video(request: web.Request) -> web.StreamResponse:
         result = await anonymize_video_file(
             form.files["video"], target, configuration, request.app[LOCALIZER], settings
         )
-        return await _send(request, target, CONTAINERS[suffix][1], result)
+        return await send_video(request, target, CONTAINERS[suffix][1], result)
     finally:
         await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)
 
 
-async def _send(request: web.Request, path: Path, content_type: str, result: VideoResult) -> web.StreamResponse:
+async def send_video(request: web.Request, path: Path, content_type: str, result: VideoResult) -> web.StreamResponse:
+    """Stream the anonymized video at ``path`` with what was done in headers (also the job API's result)."""
     response = web.StreamResponse(
         headers={
             "Content-Type": content_type,

@@ -6,6 +6,10 @@ Routes: ``GET /models``, ``/models/{m}/labels``, ``/models/{m}/config``, ``/mode
 an unknown model (or a palette of a detection model), 400 for a bad request, 413 for an image over the limits, 500
 for a failure of ours. Detection boxes are whole pixels (left/top floored, right/bottom ceiled, so the box covers
 what the model found), ``ObjectClassId`` is 0-based, ``confidence`` in percent.
+
+Operations: ``GET /health`` (the process answers), ``GET /ready`` (200 once every bundled model is loaded and ran
+once — the server warms them up at start, in its model threads — else 503), ``GET /metrics`` (Prometheus: the
+requests by route, method and status, their ``_duration_seconds`` histogram, the requests in flight, the build).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from processor.errors import (
     UnknownModel,
 )
 from processor.frames import BgrImage, Box
+from processor.health import health_routes, observe_requests
 from processor.inference.builtin.catalog import ModelInfo, model_info
 from processor.inference.builtin.models import BuiltinModels
 from processor.serving import serve_app
@@ -47,6 +52,7 @@ T = TypeVar("T")
 
 MODELS = web.AppKey("models", BuiltinModels)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+WARM_UP = web.AppKey("warm_up", asyncio.Future[None])
 LIMITS = web.AppKey("limits", tuple[int, int])  # (max upload bytes, max pixels)
 
 _STATUS: tuple[tuple[type[ProcessorError], int], ...] = (
@@ -64,10 +70,15 @@ def create_inference_app(settings: Settings, models: BuiltinModels | None = None
 
     :param models: the built-in models to serve (default: new ones from ``settings.builtin``, loaded lazily).
     """
-    app = web.Application(middlewares=[envelope_errors(_describe)])
+    app = web.Application(middlewares=[observe_requests, envelope_errors(_describe)])
     app[MODELS] = models or BuiltinModels(settings.builtin)
     app[LIMITS] = (settings.http.max_upload_bytes, settings.limits.max_pixels)
     app.cleanup_ctx.append(functools.partial(_executor, workers=settings.builtin.workers))
+
+    async def ready() -> tuple[bool, dict[str, Any]]:
+        return _models_ready(app)
+
+    app.add_routes(health_routes(ready, "infer"))
     app.add_routes(
         [
             web.get("/models", _list_models),
@@ -89,9 +100,24 @@ async def serve_inference(settings: Settings, host: str, port: int) -> None:
 
 
 async def _executor(app: web.Application, *, workers: int) -> AsyncIterator[None]:
+    """The model threads; the models start loading (and running once) in one of them at once."""
     with ThreadPoolExecutor(workers, thread_name_prefix="infer-model") as executor:
         app[EXECUTOR] = executor
-        yield
+        app[WARM_UP] = asyncio.get_running_loop().run_in_executor(executor, app[MODELS].warm_up)
+        try:
+            yield
+        finally:
+            await asyncio.gather(app[WARM_UP], return_exceptions=True)
+
+
+def _models_ready(app: web.Application) -> tuple[bool, dict[str, Any]]:
+    warm_up = app.get(WARM_UP)
+    models = list(BuiltinModels.catalog())
+    if warm_up is None or not warm_up.done():
+        return False, {"models": {"loaded": False, "names": models}}
+    if warm_up.cancelled() or warm_up.exception() is not None:
+        return False, {"models": {"loaded": False, "names": models, "error": "a model failed to load (see the log)"}}
+    return True, {"models": {"loaded": True, "names": models}}
 
 
 def _describe(error: ProcessorError) -> tuple[int, None]:

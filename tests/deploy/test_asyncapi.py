@@ -88,3 +88,12 @@ def _lookup(document: dict[str, Any], ref: str) -> object | None:
             return None
         node = node[part]
     return node
+
+
+def test_kafka_bindings_name_the_record_keys_and_the_consumer_group() -> None:
+    document = committed()
+    messages = document["components"]["messages"]
+    assert "source object's URL" in messages["completionEvent"]["bindings"]["kafka"]["key"]["description"]
+    assert "key of the input record" in messages["deadLetter"]["bindings"]["kafka"]["key"]["description"]
+    group = document["operations"]["consumeFrames"]["bindings"]["kafka"]["groupId"]
+    assert group["default"] == KafkaSettings().group_id

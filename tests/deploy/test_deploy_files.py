@@ -246,7 +246,7 @@ def test_compose_mounted_files_are_valid() -> None:
 
     registry = on_host(environment["ANONYMIZER_INFERENCE__URL_CONFIGURATION"])
     urls = UrlConfiguration.model_validate_json(registry.read_bytes()).urls
-    assert "http://inference:8081/" in urls, "the processors use the built-in inference server"
+    assert urls == ["builtin"], "the processors run the built-in models in their own process: they scale with them"
     default = load_configuration(on_host(environment["ANONYMIZER_STREAM__DEFAULT_CONFIGURATION"]))
     assert {entry.class_name for entry in default.sensitive_info} == {"face", "license_plate"}
     assert on_host(environment["ANONYMIZER_STREAM__CONFIGURATIONS_DIR"]).is_dir()
@@ -254,9 +254,7 @@ def test_compose_mounted_files_are_valid() -> None:
 
 def test_kubernetes_files_configmap_holds_valid_registry_and_configuration(tmp_path: Path) -> None:
     files = manifest("ConfigMap", "anonymizer-files")["data"]
-    assert UrlConfiguration.model_validate_json(files["url_configuration.json"]).urls == [
-        "http://anonymizer-inference:8081/"
-    ]
+    assert UrlConfiguration.model_validate_json(files["url_configuration.json"]).urls == ["builtin"]
     stored = tmp_path / "faces-and-plates.json"
     stored.write_text(files["faces-and-plates.json"])
     assert load_configuration(stored) == load_configuration(DEPLOY / "configurations" / "faces-and-plates.json")
@@ -378,3 +376,81 @@ def test_outbound_traffic_never_reaches_the_metadata_ranges(component: str) -> N
     ]
     assert {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]} in blocks
     assert any(block["cidr"] == "::/0" and "fe80::/10" in block["except"] for block in blocks)
+
+
+# --- inference that scales with the work ----------------------------------------------------------------------------
+
+
+def test_processors_run_the_models_in_process_with_one_core_per_model_thread() -> None:
+    """Every processor KEDA adds brings its own model capacity: the registry is `builtin`, and the pod requests (and
+    is limited to) one core per model thread."""
+    settings = manifest("ConfigMap", "anonymizer-settings")["data"]
+    workers = int(settings["ANONYMIZER_BUILTIN__WORKERS"]) * Settings().builtin.onnx_threads
+    (container,) = manifest("Deployment", "anonymizer-processor")["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["requests"]["cpu"] == container["resources"]["limits"]["cpu"] == str(workers)
+    assert int(settings["ANONYMIZER_STREAM__MAX_IN_FLIGHT"]) >= 2 * workers, "model threads never wait for I/O"
+    files = manifest("ConfigMap", "anonymizer-files")["data"]
+    assert UrlConfiguration.model_validate_json(files["url_configuration.json"]).urls[-1] == "builtin"
+
+
+def test_the_optional_inference_deployment_scales_on_cpu_and_probes_health_and_ready() -> None:
+    autoscaler = manifest("HorizontalPodAutoscaler", "anonymizer-inference")["spec"]
+    assert autoscaler["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "anonymizer-inference",
+    }
+    assert autoscaler["minReplicas"] >= 1 and autoscaler["maxReplicas"] > autoscaler["minReplicas"]
+    (metric,) = autoscaler["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    deployment = manifest("Deployment", "anonymizer-inference")["spec"]
+    assert "replicas" not in deployment, "the autoscaler owns the replica count (an applied one would fight it)"
+    (container,) = deployment["template"]["spec"]["containers"]
+    environment = {variable["name"]: variable["value"] for variable in container["env"]}
+    assert container["args"] == ["infer"] and container["ports"] == [
+        {"name": "http", "containerPort": int(environment["ANONYMIZER_HTTP__PORT"])}
+    ]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert "cpu" in container["resources"]["requests"], "CPU utilization needs a request to be measured against"
+    budget = manifest("PodDisruptionBudget", "anonymizer-inference")["spec"]
+    assert budget.get("maxUnavailable") == 1, "minAvailable: 1 would block every drain at one replica"
+
+
+def test_compose_inference_server_is_optional_and_probed_where_it_listens() -> None:
+    services = load_compose()["services"]
+    inference = services["inference"]
+    assert inference["profiles"] == ["inference-server"]
+    for name, service in services.items():
+        assert "inference" not in (service.get("depends_on") or {}), f"{name} must not need the optional server"
+    port = service_environment("inference")["ANONYMIZER_HTTP__PORT"]
+    assert inference["command"] == ["infer"]
+    assert f"http://127.0.0.1:{port}/ready" in inference["healthcheck"]["test"][-1]
+
+
+def test_the_image_healthcheck_asks_each_role_and_the_base_says_how_to_pin_it() -> None:
+    runtime = DOCKERFILE.read_text().split("AS runtime", 1)[1]
+    assert 'CMD ["python", "-m", "processor.healthcheck"]' in runtime
+    assert (REPO / "processor" / "healthcheck.py").is_file()
+    text = DOCKERFILE.read_text()
+    assert "imagetools inspect" in text and "PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:" in text
+    for label in ("version", "revision", "source"):
+        assert f'org.opencontainers.image.{label}="${{{label.upper()}}}"' in runtime
+
+
+def test_api_pods_hold_their_video_jobs_within_their_disk_and_keep_clients_on_one_replica(
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    """Jobs live in the pod that took them: the Service keeps a client on one pod, and /tmp holds every job the
+    settings admit (queued uploads, a running job's upload and output, finished results) plus a direct request."""
+    pod = manifest("Deployment", "anonymizer-api")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    environment = {**manifest("ConfigMap", "anonymizer-settings")["data"]}
+    environment |= manifest("Secret", "anonymizer-credentials")["stringData"]
+    environment |= {variable["name"]: variable["value"] for variable in container["env"]}
+    assert setting_problems(environment) == []
+    settings = settings_from(environment, clean_environment)
+    (tmp,) = [volume for volume in pod["volumes"] if volume["name"] == "tmp"]
+    size = int(tmp["emptyDir"]["sizeLimit"].removesuffix("Gi")) * 1024**3
+    assert size >= (settings.jobs.max_jobs + 1 + 2) * settings.http.max_video_upload_bytes
+    assert manifest("Service", "anonymizer-api")["spec"]["sessionAffinity"] == "ClientIP"

@@ -2,7 +2,7 @@
 image's ENV plus the service's ``environment``), only the addresses of other services replaced by test servers:
 
 - ``kafka:9092`` → the test broker; ``http://minio:9000`` → the moto S3 endpoint; the output bucket → a fresh one;
-- ``http://inference:8081/`` in the mounted URL registry → a real ``anonymizer infer`` on a free port;
+- the mounted URL registry as it is: ``builtin``, the models in the processor's own process (no inference service);
 - the bind-mounted paths (``/etc/anonymizer/...``) → their sources in deploy/; ``http.host:http.port`` → a free port.
 
 The topics are the ones the compose file's ``kafka-topics`` service creates (same names, same partitions). A
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import signal
@@ -21,15 +20,14 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import quote_plus
 
 import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from builtin_inference import running_infer
 from kafka_helpers import Broker, Message, consume_all, produce
 from obstore.store import S3Store
 from servers import HOST, free_port
@@ -41,26 +39,13 @@ from tests.frames import ASTRONAUT_FACE, astronaut
 
 pytestmark = pytest.mark.timeout(240)
 
-COMPOSE_INFERENCE_URL = "http://inference:8081/"
-
-
-@pytest.fixture(scope="module")
-def inference_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``anonymizer infer`` (the compose ``inference`` service's command) on a free port."""
-    with running_infer(tmp_path_factory.mktemp("infer-logs")) as url:
-        yield url
-
 
 def compose_environment_for_tests(
-    broker: Broker, s3_endpoint: str, output_bucket: str, inference_url: str, workdir: Path
+    broker: Broker, s3_endpoint: str, output_bucket: str
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(the compose environment, the same with every other service's address replaced by a test server's)."""
     compose = service_environment("processor")
     mounts = bind_mounts("processor")
-    registry = workdir / "url_configuration.json"
-    mounted_registry = mounts[compose["ANONYMIZER_INFERENCE__URL_CONFIGURATION"]]
-    registry.write_text(mounted_registry.read_text().replace(COMPOSE_INFERENCE_URL, inference_url))
-    mounts[compose["ANONYMIZER_INFERENCE__URL_CONFIGURATION"]] = registry
 
     def on_host(path: str) -> str:
         for target, source in mounts.items():
@@ -75,8 +60,6 @@ def compose_environment_for_tests(
         "ANONYMIZER_STORAGE__OUTPUT_URL": f"s3://{output_bucket}/",
         "ANONYMIZER_HTTP__HOST": HOST,
         "ANONYMIZER_HTTP__PORT": str(free_port()),
-        # the test's inference server stands in for compose's allowed host name `inference`
-        "ANONYMIZER_INFERENCE__ALLOWED_HOSTS": json.dumps([urlsplit(inference_url).hostname]),
     }
     return compose, replaced
 
@@ -169,11 +152,10 @@ async def test_compose_processor_anonymizes_an_upload_announced_by_a_minio_notif
     s3_endpoint: str,
     s3_bucket: Callable[[], str],
     s3_store: Callable[[str], S3Store],
-    inference_url: str,
     tmp_path: Path,
 ) -> None:
     frames, output_bucket = s3_bucket(), s3_bucket()
-    compose, environment = compose_environment_for_tests(broker, s3_endpoint, output_bucket, inference_url, tmp_path)
+    compose, environment = compose_environment_for_tests(broker, s3_endpoint, output_bucket)
     assert set(environment) == set(compose), "only values are replaced, no variable is added or dropped"
     unchanged = {key for key in compose if compose[key] == environment[key]}
     assert {
@@ -215,7 +197,7 @@ async def test_compose_processor_anonymizes_an_upload_announced_by_a_minio_notif
     assert completion.output == f"s3://{output_bucket}/{output_key}"
     assert completion.result is not None and completion.result.counts.get("face", 0) >= 1
     sources = {label.source for label in completion.result.labels}
-    assert sources == {f"{inference_url} centerface", f"{inference_url} plate_reader"}, "by the registered server"
+    assert sources == {"builtin/centerface", "builtin/plate_reader"}, "by the models in the processor's own process"
     letters = await consume_all(broker, environment["ANONYMIZER_KAFKA__DEAD_LETTER_TOPIC"], 1, timeout_s=2)
     assert not [letter for letter in letters if frames.encode() in (letter.value or b"")]
 
@@ -237,11 +219,10 @@ async def test_compose_processor_serves_health_and_readiness(
     broker: Broker,
     s3_endpoint: str,
     s3_bucket: Callable[[], str],
-    inference_url: str,
     tmp_path: Path,
 ) -> None:
     """What the Dockerfile's HEALTHCHECK and the Kubernetes probes ask: /health (alive) and /ready on http.port."""
-    _, environment = compose_environment_for_tests(broker, s3_endpoint, s3_bucket(), inference_url, tmp_path)
+    _, environment = compose_environment_for_tests(broker, s3_endpoint, s3_bucket())
     await create_compose_topics(broker)
     base = f"http://{HOST}:{environment['ANONYMIZER_HTTP__PORT']}"
     async with processor(environment, tmp_path) as process:

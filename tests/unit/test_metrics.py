@@ -68,3 +68,24 @@ def test_the_exposition_names_the_build_and_has_no_created_series() -> None:
     assert "_created" not in exposition
     histograms = [family.name for family in text_string_to_metric_families(exposition) if family.type == "histogram"]
     assert histograms and all(name.endswith("_duration_seconds") for name in histograms), histograms
+
+
+def test_url_labels_never_carry_credentials() -> None:
+    metrics.observe_inference("http://user:s3cret@detector:8080/", 0.1)
+    metrics.record_inference_error("https://token@detector:8443/v1/?key=abc", "inference_unavailable")
+    exposition = metrics.render()[0].decode()
+    assert "s3cret" not in exposition and "token@" not in exposition and "key=abc" not in exposition
+    assert value("anonymizer_inference_duration_seconds_count", url="http://detector:8080/") >= 1
+    assert metrics.url_label("builtin") == "builtin"
+    assert metrics.url_label("http://detector:8080/") == "http://detector:8080/"
+
+
+def test_each_role_exports_only_its_metrics() -> None:
+    serve = {family.name for family in text_string_to_metric_families(metrics.render("serve")[0].decode())}
+    infer = {family.name for family in text_string_to_metric_families(metrics.render("infer")[0].decode())}
+    run = {family.name for family in text_string_to_metric_families(metrics.render("run")[0].decode())}
+    stream = {"anonymizer_events_consumed", "anonymizer_consumer_lag", "anonymizer_paused_partitions"}
+    assert stream <= run and not stream & serve and not stream & infer
+    assert "anonymizer_frames_anonymized" in serve and "anonymizer_frames_anonymized" not in infer
+    common = {"anonymizer_build_info", "anonymizer_http_requests", "anonymizer_http_requests_in_flight"}
+    assert common <= run & serve & infer

@@ -31,8 +31,8 @@ from processor.logs import log_context
 from processor.pipeline import anonymize_image
 from processor.settings import Settings
 from processor.stream.configurations import Configurations
-from processor.stream.sink import Sink
-from processor.stream.source import Record
+from processor.stream.sinks.base import Sink
+from processor.stream.sources.base import Record
 from processor.video.objects import anonymized_video, is_video_name, output_suffix
 from schemas.config import UserConfiguration
 from schemas.events import CompletionEvent, DeadLetter, EventKind, FrameEvent
@@ -272,11 +272,9 @@ class Worker:
 
     async def _dead_letter(self, record: Record, event_id: str | None, kind: str, message: str, attempts: int) -> bool:
         log.warning(
-            "dead letter for %s (%s[%d]@%d): %s: %s",
+            "dead letter for %s (%s): %s: %s",
             event_id or "a message",
-            record.partition.topic,
-            record.partition.partition,
-            record.offset,
+            record.describe(),
             kind,
             message,
         )
@@ -285,8 +283,8 @@ class Worker:
             error_kind=kind,
             error_message=message,
             attempts=attempts,
-            source_topic=record.partition.topic,
-            source_partition=record.partition.partition,
+            source_topic=record.topic,
+            source_partition=record.partition,
             source_offset=record.offset,
             headers=DeadLetter.encode_headers(record.headers),
             payload_base64=DeadLetter.encode_payload(record.value),

@@ -11,14 +11,13 @@ from collections import deque
 from collections.abc import Callable
 
 import pytest
-from aiokafka import TopicPartition
 
 from processor.errors import BrokerUnavailable, InferenceUnavailable, InvalidEvent, UnknownLabel
 from processor.frames import Box, Frame, Localization
 from processor.settings import Settings, StreamSettings
 from processor.storage import ObjectStorage
 from processor.stream.configurations import Configurations
-from processor.stream.source import Record
+from processor.stream.sources.base import Record
 from processor.stream.worker import INTERNAL, StreamStats, Worker, backoff_s
 from schemas.config import InferenceType, SensitiveInfo, UserConfiguration
 from schemas.events import CompletionEvent, DeadLetter, FrameEvent
@@ -95,7 +94,7 @@ RECORD_HEADERS = (("ce_id", b"\x00\xff"),)
 
 
 def record(value: bytes = b'{"original": true}') -> Record:
-    return Record(TopicPartition("frames", 2), 41, b"the-key", value, RECORD_HEADERS)
+    return Record("frames", 2, 41, b"the-key", value, RECORD_HEADERS)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Async client of the inference APIs (detection and segmentation services) over one shared aiohttp session.
 
-Every request is bounded (per URL and overall), has a timeout, and is retried with exponential backoff and full
-jitter on connection errors, timeouts, 5xx, 408 and 429, up to ``max_attempts``; then it raises
+Every request is bounded (per URL and overall), has a timeout, and is retried with exponential backoff and
+jitter (:mod:`processor.retry`) on connection errors, timeouts, 5xx, 408 and 429, up to ``max_attempts``; then it raises
 :class:`InferenceUnavailable` (transient). Other 4xx, ``success: false`` and malformed JSON or PNG answers raise
 :class:`InferenceRejected` (permanent) at once, naming the URL, the model and what was wrong. A URL that fails
 ``unhealthy_after_failures`` times in a row fails fast until ``probe_interval_s`` has passed, when requests go
@@ -36,6 +36,7 @@ from processor.errors import InferenceRejected, InferenceUnavailable, OutboundRe
 from processor.frames import BoolMask, Box, Frame
 from processor.inference.builtin.catalog import ModelInfo
 from processor.inference.outbound import OutboundPolicy, outbound_session, refused_by_policy
+from processor.retry import backoff_s
 from processor.settings import InferenceSettings
 from schemas.inference import (
     ConfigResponse,
@@ -272,7 +273,10 @@ class InferenceClient:
                 raise InferenceUnavailable(
                     f"{method} {target}{_for_model(model)} failed {attempt} time(s); last: {problem}", retry_after_s
                 )
-            await asyncio.sleep(self._backoff(attempt, retry_after_s))
+            settings = self._settings
+            await asyncio.sleep(
+                backoff_s(attempt, settings.backoff_base_s, settings.backoff_max_s, retry_after_s, self._random)
+            )
 
     async def _send(self, method: str, target: str, upload: Frame | None) -> _Answer:
         if self._session is None:
@@ -283,12 +287,6 @@ class InferenceClient:
         async with request as response:
             body = await response.read()
             return _Answer(response.status, response.content_type, body, _retry_after(response.headers))
-
-    def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
-        """Full jitter: uniform in [0, min(max, base·2^(attempt-1))], at least what the service asked for."""
-        ceiling = min(self._settings.backoff_max_s, self._settings.backoff_base_s * 2 ** (attempt - 1))
-        delay = self._random.uniform(0.0, ceiling)
-        return max(delay, min(retry_after_s or 0.0, self._settings.backoff_max_s))
 
     def _endpoint(self, url: str) -> _Endpoint:
         endpoint = self._endpoints.get(url)

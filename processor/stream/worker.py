@@ -29,6 +29,7 @@ from processor.errors import ProcessorError, TransientError
 from processor.inference.base import Localizer
 from processor.logs import log_context
 from processor.pipeline import anonymize_image
+from processor.retry import backoff_s
 from processor.settings import Settings
 from processor.stream.configurations import Configurations
 from processor.stream.sinks.base import Sink
@@ -89,14 +90,6 @@ class FrameSlots:
         metrics.FRAMES_IN_FLIGHT.dec()
         self._stats.in_flight -= 1
         self._semaphore.release()
-
-
-def backoff_s(attempt: int, base_s: float, cap_s: float, retry_after_s: float | None, rng: random.Random) -> float:
-    """Delay before try ``attempt + 1``: ``base * 2**(attempt - 1)`` capped, jittered to [½, 1] of itself so that
-    events failing together do not retry together; at least the server's ``Retry-After`` (capped too)."""
-    delay = min(cap_s, base_s * 2 ** (attempt - 1))
-    jittered = rng.uniform(delay / 2, delay)
-    return max(jittered, min(retry_after_s, cap_s)) if retry_after_s is not None else jittered
 
 
 class Worker:

@@ -8,7 +8,7 @@ import base64
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -55,6 +55,9 @@ class ScriptedLocalizer:
         self.errors = deque(errors)
         self.calls = 0
         self.delay_s = delay_s
+
+    def needs_encoded_frames(self, entries: Sequence[SensitiveInfo]) -> bool:
+        return False
 
     async def localize(self, frame: Frame, entry: SensitiveInfo) -> Localization:
         self.calls += 1

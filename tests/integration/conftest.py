@@ -16,12 +16,12 @@ from pathlib import Path
 
 import obstore
 import pytest
-from kafka_helpers import CONSUMER_TUNING, KNOWN_GAPS, Broker, create_topic, new_group_id
 from obstore.store import S3Store
 from pydantic import SecretStr
-from servers import kafka_ready, moto_argv, moto_ready, noida_argv, start_server, tansu_argv
 
 from processor.settings import StorageSettings
+from tests.integration.kafka_helpers import CONSUMER_TUNING, KNOWN_GAPS, Broker, create_topic, new_group_id
+from tests.integration.servers import kafka_ready, moto_argv, moto_ready, noida_argv, start_server, tansu_argv
 
 _HERE = Path(__file__).parent
 _BROKER_FIXTURES = ("broker", "tansu", "noida")
@@ -93,7 +93,7 @@ def broker(request: pytest.FixtureRequest) -> Broker:
 
 @pytest.fixture(scope="session")
 def tansu(tansu_server: str) -> Broker:
-    """Tansu alone: crash tests (SIGKILL a member, restart) must run here, see TESTING.md."""
+    """Tansu alone: crash tests (SIGKILL a member, restart) must run here, see tests/README.md."""
     return Broker("tansu", tansu_server, CONSUMER_TUNING["tansu"])
 
 

@@ -106,9 +106,16 @@ class StorageSettings(BaseModel):
     s3_secret_access_key: SecretStr | None = None
     s3_allow_http: bool = Field(default=False, description="allow http:// endpoints (MinIO in a private network)")
     s3_virtual_hosted_style: bool = Field(default=False, description="False = path-style (MinIO)")
-    gcs_service_account_path: Path | None = Field(default=None, description="None = GOOGLE_* env")
+    gcs_service_account_path: Path | None = Field(
+        default=None, description="None = GOOGLE_* env; its gcs_base_url points at another endpoint (an emulator)"
+    )
+    gcs_allow_http: bool = Field(default=False, description="allow an http:// gcs_base_url (an emulator)")
     azure_account_name: str | None = Field(default=None, description="None = AZURE_* env")
     azure_account_key: SecretStr | None = None
+    azure_endpoint: str | None = Field(
+        default=None, description="account URL, e.g. http://azurite:10000/devstoreaccount1; None = Azure"
+    )
+    azure_allow_http: bool = Field(default=False, description="allow an http:// azure_endpoint (Azurite)")
     schemes: frozenset[Literal["s3", "gs", "az", "memory"]] = Field(
         default=frozenset({"s3", "gs", "az", "memory"}),
         description='object URL schemes events may name (JSON list, e.g. ["s3"]); file:// needs file_root',

@@ -48,7 +48,7 @@ async def run(settings: Settings) -> int:
         stats.peak_in_flight,
         stats.peak_pending,
     )
-    embedded = settings.kafka.bootstrap_servers is None
+    embedded = is_embedded(settings)
     return 1 if embedded and (stats.dead_lettered or stats.abandoned) else 0
 
 
@@ -60,7 +60,7 @@ async def serve(
 ) -> StreamStats:
     """Consume until ``stop`` is set (or a finite source is done), then drain, commit and close everything."""
     stats = stats if stats is not None else StreamStats()
-    embedded = settings.kafka.bootstrap_servers is None
+    embedded = is_embedded(settings)
     if embedded:
         settings = embedded_settings(settings)
     configurations = Configurations(settings.stream)  # a broken default configuration fails here, at start
@@ -111,6 +111,11 @@ class _Readiness:
             "stopping": stopping,
         }
         return ready and in_group and not stopping, details
+
+
+def is_embedded(settings: Settings) -> bool:
+    """No broker and no queue configured: the local inbox in, JSON lines out, a batch run."""
+    return settings.kafka.bootstrap_servers is None and settings.sqs.queue_url is None
 
 
 def embedded_settings(settings: Settings) -> Settings:

@@ -130,6 +130,24 @@ class StorageSettings(BaseModel):
     max_retries: int = Field(default=2, ge=0, description="obstore's own retries; the stream retries above that")
 
 
+class SqsSettings(BaseModel):
+    """An SQS queue as the source (S3 event notifications or FrameEvents); chosen when ``queue_url`` is set."""
+
+    model_config = _section
+
+    queue_url: str | None = Field(default=None, description="e.g. https://sqs.eu-west-1.amazonaws.com/123/frames")
+    endpoint: str | None = Field(default=None, description="API endpoint; None = the queue URL's scheme and host")
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = Field(default=None, description="SigV4 credentials (required)")
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    wait_time_s: int = Field(default=1, ge=0, le=20, description="long polling of one receive")
+    visibility_timeout_s: int = Field(
+        default=60, ge=2, le=43_200, description="a received message stays hidden this long, extended while in flight"
+    )
+    request_timeout_s: float = Field(default=30.0, gt=0, description="one SQS request")
+
+
 class KafkaSettings(BaseModel):
     model_config = _section
 
@@ -216,6 +234,7 @@ class Settings(BaseSettings):
     inference: InferenceSettings = InferenceSettings()
     storage: StorageSettings = StorageSettings()
     kafka: KafkaSettings = KafkaSettings()
+    sqs: SqsSettings = SqsSettings()
     stream: StreamSettings = StreamSettings()
     http: HttpSettings = HttpSettings()
     video: VideoSettings = VideoSettings()

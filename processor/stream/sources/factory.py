@@ -1,4 +1,5 @@
-"""Which source a run reads from: Kafka when ``kafka.bootstrap_servers`` is set, else the local inbox."""
+"""Which source a run reads from: SQS when ``sqs.queue_url`` is set, Kafka when ``kafka.bootstrap_servers`` is,
+else the local inbox."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from processor.settings import Settings
 from processor.stream.sources.base import Source
 from processor.stream.sources.inbox import InboxSource
 from processor.stream.sources.kafka import KafkaSource
+from processor.stream.sources.sqs import SqsSource
 
 
 def open_source(settings: Settings, skip: Callable[[str], bool]) -> AbstractAsyncContextManager[Source]:
@@ -16,6 +18,8 @@ def open_source(settings: Settings, skip: Callable[[str], bool]) -> AbstractAsyn
 
     :param skip: object URLs a listing source leaves out (the processor's own outputs).
     """
+    if settings.sqs.queue_url is not None:
+        return SqsSource(settings.sqs)
     if settings.kafka.bootstrap_servers is not None:
         return KafkaSource(settings.kafka)
     return InboxSource(settings.stream, skip)

@@ -17,7 +17,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	npm install --prefix $(VENV)/tools --no-audit --no-fund --silent dclint@3.1.0 @asyncapi/specs@6.11.1
+	npm install --prefix $(VENV)/tools --no-audit --no-fund --silent dclint@3.1.0 @asyncapi/specs@6.11.1 azurite@3.37.0
 	touch $@ $(VENV)/.runtime
 
 demo: $(VENV)/.runtime

@@ -88,8 +88,8 @@ class InferenceSettings(BaseModel):
     total_concurrency: int = Field(default=64, ge=1, description="requests in flight over all URLs")
     timeout_s: float = Field(default=30.0, gt=0, description="one inference request")
     connect_timeout_s: float = Field(default=5.0, gt=0, description="one connection; also the start-up wait")
-    max_attempts: int = Field(default=3, ge=1, description="tries of a request (5xx, timeouts, refused)")
-    backoff_base_s: float = Field(default=0.2, gt=0, description="first retry backoff (doubling, full jitter)")
+    max_attempts: int = Field(default=3, ge=1, description="tries of a request (5xx, timeouts, refused), per event try")
+    backoff_base_s: float = Field(default=0.2, gt=0, description="first retry backoff (doubling, jittered)")
     backoff_max_s: float = Field(default=5.0, gt=0, description="backoff cap")
     unhealthy_after_failures: int = Field(default=5, ge=1, description="failures in a row that mark a URL unhealthy")
     probe_interval_s: float = Field(default=10.0, gt=0, description="an unhealthy URL is tried again after this")
@@ -113,9 +113,16 @@ class StorageSettings(BaseModel):
     s3_secret_access_key: SecretStr | None = None
     s3_allow_http: bool = Field(default=False, description="allow http:// endpoints (MinIO in a private network)")
     s3_virtual_hosted_style: bool = Field(default=False, description="False = path-style (MinIO)")
-    gcs_service_account_path: Path | None = Field(default=None, description="None = GOOGLE_* env")
+    gcs_service_account_path: Path | None = Field(
+        default=None, description="None = GOOGLE_* env; its gcs_base_url points at another endpoint (an emulator)"
+    )
+    gcs_allow_http: bool = Field(default=False, description="allow an http:// gcs_base_url (an emulator)")
     azure_account_name: str | None = Field(default=None, description="None = AZURE_* env")
     azure_account_key: SecretStr | None = None
+    azure_endpoint: str | None = Field(
+        default=None, description="account URL, e.g. http://azurite:10000/devstoreaccount1; None = Azure"
+    )
+    azure_allow_http: bool = Field(default=False, description="allow an http:// azure_endpoint (Azurite)")
     schemes: frozenset[Literal["s3", "gs", "az", "memory"]] = Field(
         default=frozenset({"s3", "gs", "az", "memory"}),
         description='object URL schemes events may name (JSON list, e.g. ["s3"]); file:// needs file_root',
@@ -128,6 +135,24 @@ class StorageSettings(BaseModel):
     timeout_s: float = Field(default=30.0, gt=0, description="one storage request, transfer included")
     connect_timeout_s: float = Field(default=5.0, gt=0, description="one storage connection")
     max_retries: int = Field(default=2, ge=0, description="obstore's own retries; the stream retries above that")
+
+
+class SqsSettings(BaseModel):
+    """An SQS queue as the source (S3 event notifications or FrameEvents); chosen when ``queue_url`` is set."""
+
+    model_config = _section
+
+    queue_url: str | None = Field(default=None, description="e.g. https://sqs.eu-west-1.amazonaws.com/123/frames")
+    endpoint: str | None = Field(default=None, description="API endpoint; None = the queue URL's scheme and host")
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = Field(default=None, description="SigV4 credentials (required)")
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    wait_time_s: int = Field(default=1, ge=0, le=20, description="long polling of one receive")
+    visibility_timeout_s: int = Field(
+        default=60, ge=2, le=43_200, description="a received message stays hidden this long, extended while in flight"
+    )
+    request_timeout_s: float = Field(default=30.0, gt=0, description="one SQS request")
 
 
 class KafkaSettings(BaseModel):
@@ -230,6 +255,7 @@ class Settings(BaseSettings):
     inference: InferenceSettings = InferenceSettings()
     storage: StorageSettings = StorageSettings()
     kafka: KafkaSettings = KafkaSettings()
+    sqs: SqsSettings = SqsSettings()
     stream: StreamSettings = StreamSettings()
     http: HttpSettings = HttpSettings()
     video: VideoSettings = VideoSettings()

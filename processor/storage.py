@@ -182,13 +182,19 @@ class ObjectStorage:
         """Write (overwrite) the object with its content type and user metadata (``x-amz-meta-*`` on S3).
 
         ``file://`` cannot hold metadata (obstore's LocalStore has no attributes): only the bytes are written.
-        Metadata values outside printable ASCII are percent-encoded.
+        Metadata values outside printable ASCII are percent-encoded. Azure allows only identifiers as metadata
+        names: on ``az://`` a ``-`` in a name is written ``_`` (``configuration_hash``).
         """
         where = self.location(url)
         attributes = None
         if where.scheme != "file":
             attributes = {"Content-Type": content_type}
-            attributes.update({name: quote(value, safe=_HEADER_SAFE) for name, value in metadata.items()})
+            attributes.update(
+                {
+                    _metadata_name(where.scheme, name): quote(value, safe=_HEADER_SAFE)
+                    for name, value in metadata.items()
+                }
+            )
         with _translated(url):
             await obstore.put_async(self._store(where, create=True), where.key, data, attributes=attributes)
 
@@ -246,7 +252,6 @@ class ObjectStorage:
         client: ClientConfig = {
             "timeout": timedelta(seconds=settings.timeout_s),
             "connect_timeout": timedelta(seconds=settings.connect_timeout_s),
-            "allow_http": settings.s3_allow_http,
         }
         retry: RetryConfig = {
             "max_retries": settings.max_retries,
@@ -262,19 +267,14 @@ class ObjectStorage:
             if settings.s3_access_key_id is not None and settings.s3_secret_access_key is not None:
                 s3["access_key_id"] = settings.s3_access_key_id.get_secret_value()
                 s3["secret_access_key"] = settings.s3_secret_access_key.get_secret_value()
+            client["allow_http"] = settings.s3_allow_http
             return S3Store(where.bucket, config=s3, client_options=client, retry_config=retry)
         if where.scheme == "gs":
-            gcs: GCSConfig = {}
-            if settings.gcs_service_account_path is not None:
-                gcs["service_account"] = str(settings.gcs_service_account_path)
-            return GCSStore(where.bucket, config=gcs, client_options=client, retry_config=retry)
+            client["allow_http"] = settings.gcs_allow_http
+            return GCSStore(where.bucket, config=_gcs_config(settings), client_options=client, retry_config=retry)
         if where.scheme == "az":
-            azure: AzureConfig = {}
-            if settings.azure_account_name is not None:
-                azure["account_name"] = settings.azure_account_name
-            if settings.azure_account_key is not None:
-                azure["account_key"] = settings.azure_account_key.get_secret_value()
-            return AzureStore(where.bucket, config=azure, client_options=client, retry_config=retry)
+            client["allow_http"] = settings.azure_allow_http
+            return AzureStore(where.bucket, config=_azure_config(settings), client_options=client, retry_config=retry)
         if where.scheme == "file":
             return LocalStore(where.bucket, mkdir=True)
         return _memory_stores.setdefault(where.bucket, MemoryStore())
@@ -291,6 +291,28 @@ class ObjectStorage:
             async for chunk in chunks:
                 for meta in chunk:
                     yield Location(where.scheme, where.bucket, meta["path"]).url, meta["size"]
+
+
+def _gcs_config(settings: StorageSettings) -> GCSConfig:
+    gcs: GCSConfig = {}
+    if settings.gcs_service_account_path is not None:
+        gcs["service_account"] = str(settings.gcs_service_account_path)
+    return gcs
+
+
+def _azure_config(settings: StorageSettings) -> AzureConfig:
+    azure: AzureConfig = {}
+    if settings.azure_account_name is not None:
+        azure["account_name"] = settings.azure_account_name
+    if settings.azure_account_key is not None:
+        azure["account_key"] = settings.azure_account_key.get_secret_value()
+    if settings.azure_endpoint is not None:
+        azure["endpoint"] = settings.azure_endpoint
+    return azure
+
+
+def _metadata_name(scheme: str, name: str) -> str:
+    return name.replace("-", "_") if scheme == "az" else name
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -184,6 +184,9 @@ class ClipLocalizer:
         self.shapes: set[tuple[int, ...]] = set()
         self.uploads: set[int] = set()  # sizes of Frame.encoded
         self.running = self.peak = 0
+
+    def needs_encoded_frames(self, entries: Sequence[SensitiveInfo]) -> bool:
+        return True  # it records Frame.encoded, as an HTTP client would upload it
 
     async def localize(self, frame: Frame, entry: SensitiveInfo) -> Localization:
         index = frame_index(frame.pixels)

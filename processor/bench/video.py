@@ -21,6 +21,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
@@ -43,6 +44,9 @@ FACES = UserConfiguration(sensitive_info=[builtin_entry("centerface", "face", In
 
 class StubLocalizer:
     """A zero-cost localizer: the same face box in every frame."""
+
+    def needs_encoded_frames(self, entries: Sequence[SensitiveInfo]) -> bool:
+        return False
 
     async def localize(self, frame: Frame, entry: SensitiveInfo) -> Localization:
         return Localization(entry.class_name, (Box(800, 300, 950, 480, entry.class_name),), source="bench/stub")

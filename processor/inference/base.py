@@ -6,6 +6,7 @@ The pipeline cannot tell an HTTP service from a built-in model: both answer ``lo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from processor.frames import Frame, Localization
@@ -18,4 +19,9 @@ class Localizer(Protocol):
     async def localize(self, frame: Frame, entry: SensitiveInfo) -> Localization:
         """Raises :class:`processor.errors.PermanentError` subclasses for bad requests (unknown model or label)
         and :class:`processor.errors.TransientError` subclasses when the service is unavailable."""
+        ...
+
+    def needs_encoded_frames(self, entries: Sequence[SensitiveInfo]) -> bool:
+        """Whether localizing ``entries`` reads ``Frame.encoded`` (an HTTP service uploads the bytes; a built-in model
+        reads the pixels only). A caller that decodes frames itself (video) encodes a copy only when this is True."""
         ...

@@ -1,7 +1,9 @@
-"""Async client of the inference APIs (detection and segmentation services) over one shared aiohttp session.
+"""Async client of the inference APIs (detection and segmentation services) over one shared aiohttp session: the
+transport (bounds, timeouts, retries, health, outbound policy); what is sent and how answers are judged is
+:mod:`processor.inference.contract`.
 
-Every request is bounded (per URL and overall), has a timeout, and is retried with exponential backoff and full
-jitter on connection errors, timeouts, 5xx, 408 and 429, up to ``max_attempts``; then it raises
+Every request is bounded (per URL and overall), has a timeout, and is retried with exponential backoff and
+jitter (:mod:`processor.retry`) on connection errors, timeouts, 5xx, 408 and 429, up to ``max_attempts``; then it raises
 :class:`InferenceUnavailable` (transient). Other 4xx, ``success: false`` and malformed JSON or PNG answers raise
 :class:`InferenceRejected` (permanent) at once, naming the URL, the model and what was wrong. A URL that fails
 ``unhealthy_after_failures`` times in a row fails fast until ``probe_interval_s`` has passed, when requests go
@@ -15,7 +17,6 @@ ever quoted in an error (a registered URL must not read back what it reaches).
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import random
 import time
@@ -25,17 +26,24 @@ from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import aiohttp
-import cv2
 import numpy as np
-import numpy.typing as npt
-import orjson
-from PIL import Image, UnidentifiedImageError
-from pydantic import ValidationError
 
 from processor.errors import InferenceRejected, InferenceUnavailable, OutboundRefused
 from processor.frames import BoolMask, Box, Frame
 from processor.inference.builtin.catalog import ModelInfo
+from processor.inference.contract import (
+    Answer,
+    EnvelopeT,
+    decode_label_map,
+    describe_body,
+    for_model,
+    looks_like_json,
+    parse_envelope,
+    rejected,
+    upload_form,
+)
 from processor.inference.outbound import OutboundPolicy, outbound_session, refused_by_policy
+from processor.retry import backoff_s
 from processor.settings import InferenceSettings
 from schemas.inference import (
     ConfigResponse,
@@ -49,21 +57,9 @@ from schemas.inference import (
 
 log = logging.getLogger(__name__)
 
-EnvelopeT = TypeVar("EnvelopeT", bound=Envelope[Any])
 DataT = TypeVar("DataT")
 
 _TRANSIENT_STATUS = frozenset({408, 429})
-_MAX_LABEL_MAP_RATIO = 4  # a label map may have at most 4x the frame's pixels (guards against PNG bombs)
-_MAX_ERROR_TEXT = 200  # characters of a service's own `error` field quoted in a rejection
-_EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    content_type: str
-    body: bytes
-    retry_after_s: float | None
 
 
 @dataclass(slots=True)
@@ -177,7 +173,7 @@ class InferenceClient:
             if answer.status == 404:
                 answer = await self._call(url, model, "GET", f"models/{quote(model, safe='')}/load")
             if not 200 <= answer.status < 300:
-                raise _rejected(url, model, "load", f"HTTP {answer.status}")
+                raise rejected(url, model, "load", f"HTTP {answer.status}")
             endpoint.load_generation += 1
 
     # Inference ---------------------------------------------------------------------------------------------
@@ -189,7 +185,7 @@ class InferenceClient:
         """
         path = f"models/{quote(model, safe='')}/predict"
         answer = await self._call(url, model, "POST", path, upload=frame)
-        envelope = _parse(url, model, path, answer, DetectionResponse)
+        envelope = parse_envelope(url, model, path, answer, DetectionResponse)
         if envelope.data is None:
             raise InferenceRejected(f"POST {url}{path} (model {model!r}) answered without data")
         return tuple(
@@ -209,8 +205,8 @@ class InferenceClient:
         """Mask of the pixels whose class is ``class_index`` in the palette PNG label map, at the frame's size."""
         path = f"models/{quote(model, safe='')}/inference"
         answer = await self._call(url, model, "POST", path, upload=frame)
-        if not 200 <= answer.status < 300 or _looks_like_json(answer):
-            _parse(url, model, path, answer, Envelope[Any])  # raises with the service's own message
+        if not 200 <= answer.status < 300 or looks_like_json(answer):
+            parse_envelope(url, model, path, answer, Envelope[Any])  # raises with the service's own message
             raise InferenceRejected(f"POST {url}{path} (model {model!r}) answered JSON, expected a PNG label map")
         try:
             label_map = decode_label_map(answer.body, frame.height, frame.width)
@@ -237,9 +233,9 @@ class InferenceClient:
         self, url: str, model: str | None, path: str, schema: type[EnvelopeT], *, unloaded_ok: bool = False
     ) -> EnvelopeT:
         answer = await self._call(url, model, "GET", path)
-        return _parse(url, model, path, answer, schema, unloaded_ok=unloaded_ok)
+        return parse_envelope(url, model, path, answer, schema, unloaded_ok=unloaded_ok)
 
-    async def _call(self, url: str, model: str | None, method: str, path: str, upload: Frame | None = None) -> _Answer:
+    async def _call(self, url: str, model: str | None, method: str, path: str, upload: Frame | None = None) -> Answer:
         """One request with bounded retries; returns any non-transient answer (the caller judges its status)."""
         endpoint = self._endpoint(url)
         target = url + path
@@ -265,30 +261,27 @@ class InferenceClient:
                 if answer.status < 500 and answer.status not in _TRANSIENT_STATUS:
                     self._record_success(url, endpoint)
                     return answer
-                problem = f"HTTP {answer.status}: {_body(answer)}"
+                problem = f"HTTP {answer.status}: {describe_body(answer)}"
                 retry_after_s = answer.retry_after_s
             self._record_failure(url, endpoint, problem)
             if attempt >= self._settings.max_attempts:
                 raise InferenceUnavailable(
-                    f"{method} {target}{_for_model(model)} failed {attempt} time(s); last: {problem}", retry_after_s
+                    f"{method} {target}{for_model(model)} failed {attempt} time(s); last: {problem}", retry_after_s
                 )
-            await asyncio.sleep(self._backoff(attempt, retry_after_s))
+            settings = self._settings
+            await asyncio.sleep(
+                backoff_s(attempt, settings.backoff_base_s, settings.backoff_max_s, retry_after_s, self._random)
+            )
 
-    async def _send(self, method: str, target: str, upload: Frame | None) -> _Answer:
+    async def _send(self, method: str, target: str, upload: Frame | None) -> Answer:
         if self._session is None:
             raise RuntimeError("InferenceClient used outside 'async with' and without a session")
         # A FormData is consumed by one request: build it per attempt.
-        data = _form(upload) if upload is not None else None
+        data = upload_form(upload) if upload is not None else None
         request = self._session.request(method, target, data=data, timeout=self._timeout, allow_redirects=False)
         async with request as response:
             body = await response.read()
-            return _Answer(response.status, response.content_type, body, _retry_after(response.headers))
-
-    def _backoff(self, attempt: int, retry_after_s: float | None) -> float:
-        """Full jitter: uniform in [0, min(max, base·2^(attempt-1))], at least what the service asked for."""
-        ceiling = min(self._settings.backoff_max_s, self._settings.backoff_base_s * 2 ** (attempt - 1))
-        delay = self._random.uniform(0.0, ceiling)
-        return max(delay, min(retry_after_s or 0.0, self._settings.backoff_max_s))
+            return Answer(response.status, response.content_type, body, _retry_after(response.headers))
 
     def _endpoint(self, url: str) -> _Endpoint:
         endpoint = self._endpoints.get(url)
@@ -322,85 +315,6 @@ class InferenceClient:
         endpoint.failures = 0
 
 
-def decode_label_map(png: bytes, height: int, width: int) -> npt.NDArray[np.int32]:
-    """A palette (or grayscale) PNG of class indices → an HxW int32 array at the frame's size (nearest neighbour).
-
-    Raises :class:`ValueError` naming what is wrong: not a PNG, colour instead of indices, too big.
-    """
-    try:
-        image = Image.open(io.BytesIO(png))
-    except UnidentifiedImageError:  # its message names the in-memory buffer ("<_io.BytesIO object at 0x…>")
-        raise ValueError(f"not an image (no image format recognised; {len(png)} bytes)") from None
-    except (OSError, SyntaxError, Image.DecompressionBombError) as error:  # PIL's ways of saying "corrupt"
-        raise ValueError(f"not an image ({error}; {len(png)} bytes)") from None
-    with image:
-        if image.format != "PNG":
-            raise ValueError(f"a {image.format} image, expected a PNG")
-        if image.mode not in ("P", "L", "I", "I;16"):
-            raise ValueError(f"PNG mode {image.mode}, expected palette (P) or grayscale class indices")
-        map_width, map_height = image.size
-        if map_width * map_height > _MAX_LABEL_MAP_RATIO * max(height * width, 1):
-            raise ValueError(f"label map {map_width}x{map_height} is far larger than the {width}x{height} frame")
-        try:
-            indices = np.asarray(image, dtype=np.int32)
-        except (OSError, SyntaxError) as error:
-            raise ValueError(f"corrupt PNG data ({error})") from None
-    if indices.ndim != 2 or indices.size == 0:
-        raise ValueError(f"label map of shape {indices.shape}, expected HxW")
-    if indices.shape != (height, width):
-        indices = np.asarray(cv2.resize(indices, (width, height), interpolation=cv2.INTER_NEAREST), dtype=np.int32)
-    return indices
-
-
-def _parse(
-    url: str, model: str | None, path: str, answer: _Answer, schema: type[EnvelopeT], *, unloaded_ok: bool = False
-) -> EnvelopeT:
-    """A 2xx JSON envelope that does not say ``success: false``, else :class:`InferenceRejected`. With
-    ``unloaded_ok``, ``success: false`` with ``data: null`` is returned too (a model not loaded yet)."""
-    try:
-        document = orjson.loads(answer.body)
-    except orjson.JSONDecodeError:
-        if not 200 <= answer.status < 300:
-            raise _rejected(url, model, path, f"HTTP {answer.status}: {_body(answer)}") from None
-        raise _rejected(url, model, path, f"malformed JSON: {_body(answer)}") from None
-    error_text = document.get("error") if isinstance(document, dict) else None
-    if not isinstance(error_text, str):
-        error_text = None
-    if not 200 <= answer.status < 300:
-        raise _rejected(url, model, path, f"HTTP {answer.status}: {_error_text(error_text) or _body(answer)}")
-    try:
-        envelope = schema.model_validate(document)
-    except ValidationError as error:
-        raise _rejected(url, model, path, f"unexpected answer: {_first_problem(error)}") from None
-    if envelope.failed and not (unloaded_ok and envelope.data is None):
-        raise _rejected(url, model, path, f"success: false: {_error_text(envelope.error) or 'no error message'}")
-    return envelope
-
-
-def _rejected(url: str, model: str | None, path: str, problem: str) -> InferenceRejected:
-    return InferenceRejected(f"{url}{path}{_for_model(model)}: {problem}")
-
-
-def _first_problem(error: ValidationError) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"])
-    return f"{location}: {first['msg']}" + (f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else "")
-
-
-def _form(frame: Frame) -> aiohttp.FormData:
-    form = aiohttp.FormData()
-    extension = _EXTENSIONS.get(frame.format, frame.format)
-    # A BytesIO, not bytes: aiohttp warns that large raw bytes bodies may block the event loop.
-    form.add_field(
-        "input_data", io.BytesIO(frame.encoded), filename=f"frame.{extension}", content_type=f"image/{frame.format}"
-    )
-    return form
-
-
-def _looks_like_json(answer: _Answer) -> bool:
-    return answer.content_type == "application/json" or answer.body[:1] in (b"{", b"[")
-
-
 def _retry_after(headers: Any) -> float | None:
     value = headers.get("Retry-After")
     try:
@@ -423,19 +337,3 @@ def outbound_policy(settings: InferenceSettings) -> OutboundPolicy:
 def policy_session(settings: InferenceSettings) -> aiohttp.ClientSession:
     """A session to share between clients, connecting only where the settings' outbound policy allows."""
     return outbound_session(outbound_policy(settings))
-
-
-def _body(answer: _Answer) -> str:
-    """What an answer was, never what it said: its bytes are not ours to show."""
-    return f"a {len(answer.body)}-byte {answer.content_type or 'untyped'} body"
-
-
-def _error_text(text: str | None) -> str | None:
-    """A service's own ``error`` message (the contract's field), cut short."""
-    if text is None:
-        return None
-    return text[:_MAX_ERROR_TEXT] + ("…" if len(text) > _MAX_ERROR_TEXT else "")
-
-
-def _for_model(model: str | None) -> str:
-    return f" (model {model!r})" if model is not None else ""

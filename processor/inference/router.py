@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
 
@@ -45,6 +45,10 @@ class InferenceRouter:
     def route(self, entry: SensitiveInfo) -> Route:
         """Where ``entry`` goes; raises the permanent or transient errors of :meth:`Capabilities.route`."""
         return self._registry.capabilities.route(entry)
+
+    def needs_encoded_frames(self, entries: Sequence[SensitiveInfo]) -> bool:
+        """True when an entry is routed to an HTTP service (which uploads the frame's bytes)."""
+        return any(self.route(entry).url != BUILTIN_URL for entry in entries)
 
     async def localize(self, frame: Frame, entry: SensitiveInfo) -> Localization:
         """Records the latency (or the error kind) per URL in :mod:`processor.metrics`; routing errors (unknown

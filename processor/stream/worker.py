@@ -13,6 +13,7 @@ processor or stall its partition.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
@@ -29,13 +30,15 @@ from processor.errors import ProcessorError, TransientError
 from processor.inference.base import Localizer
 from processor.logs import log_context
 from processor.pipeline import anonymize_image
+from processor.retry import backoff_s
 from processor.settings import Settings
 from processor.stream.configurations import Configurations
-from processor.stream.sink import Sink
-from processor.stream.source import Record
+from processor.stream.sinks.base import Sink
+from processor.stream.sources.base import Record
 from processor.video.objects import anonymized_video, is_video_name, output_suffix
 from schemas.config import UserConfiguration
 from schemas.events import CompletionEvent, DeadLetter, EventKind, FrameEvent
+from schemas.results import FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +94,15 @@ class FrameSlots:
         self._semaphore.release()
 
 
-def backoff_s(attempt: int, base_s: float, cap_s: float, retry_after_s: float | None, rng: random.Random) -> float:
-    """Delay before try ``attempt + 1``: ``base * 2**(attempt - 1)`` capped, jittered to [½, 1] of itself so that
-    events failing together do not retry together; at least the server's ``Retry-After`` (capped too)."""
-    delay = min(cap_s, base_s * 2 ** (attempt - 1))
-    jittered = rng.uniform(delay / 2, delay)
-    return max(jittered, min(retry_after_s, cap_s)) if retry_after_s is not None else jittered
+@dataclass(frozen=True, slots=True)
+class _Output:
+    """What an event's job produced: the bytes to put and what the completion event says of them."""
+
+    data: bytes
+    content_type: str
+    result: FrameResult
+    frames: int | None = None  # videos only
+    duration_s: float | None = None
 
 
 class Worker:
@@ -198,85 +204,72 @@ class Worker:
         return await self._dead_letter(record, None, INTERNAL, _describe(error), attempts=1)
 
     async def _anonymize(self, event: FrameEvent, attempts: int) -> CompletionEvent:
+        """One job for frames and videos: resolve, name the output once, fetch, anonymize, put, complete."""
         configuration = self._configurations.resolve(event.configuration)
         digest = configuration.digest()
-        output_url = self._storage.output_url(event.source, digest, explicit=event.output)
-        if event.kind is EventKind.video or (event.kind is None and is_video_name(event.source)):
-            return await self._anonymize_video(event, attempts, configuration, output_url)
-        async with self._slots:
+        video = event.kind is EventKind.video or (event.kind is None and is_video_name(event.source))
+        output_url = self._output_url(event, digest, video=video)
+        # A video holds one of ``video.videos_in_flight`` too (its own pipeline bounds the frames it decodes).
+        async with self._videos if video else contextlib.nullcontext(), self._slots:
             started = time.perf_counter()
             data = await self._storage.get(event.source)
             fetched = time.perf_counter()
-            image = await anonymize_image(
-                data, configuration, self._localizer, output=self._settings.output, limits=self._settings.limits
-            )
+            produce = self._video_output if video else self._image_output
+            output = await produce(data, event.source, configuration)
             del data
             anonymized = time.perf_counter()
             # Idempotent: the key depends only on the source and the configuration, so a replay rewrites the
             # same object with the same bytes.
             await self._storage.put(
                 output_url,
-                image.data,
-                content_type=image.content_type,
+                output.data,
+                content_type=output.content_type,
                 metadata={"source": event.source, "configuration-hash": digest, "processor-version": __version__},
             )
             stored = time.perf_counter()
-        timings = {**image.result.timings_ms, "fetch": _ms(fetched - started), "put": _ms(stored - anonymized)}
+        timings = {**output.result.timings_ms, "fetch": _ms(fetched - started), "put": _ms(stored - anonymized)}
         return CompletionEvent(
             id=event.id,
             source=event.source,
             output=output_url,
-            result=image.result.model_copy(update={"timings_ms": timings}),
+            kind=EventKind.video if video else EventKind.frame,
+            result=output.result.model_copy(update={"timings_ms": timings}),
             configuration_hash=digest,
             processor_version=__version__,
             attributes=event.attributes,
             attempts=attempts,
             completed_at=datetime.now(UTC),
+            frames=output.frames,
+            duration_s=output.duration_s,
         )
 
-    async def _anonymize_video(
-        self, event: FrameEvent, attempts: int, configuration: UserConfiguration, output_url: str
-    ) -> CompletionEvent:
-        """A video holds one frame slot and one of ``video.videos_in_flight`` (its own pipeline bounds the frames
-        it decodes at once); its output keeps the source's name, plus the container's suffix when it differs
-        (``clip.avi`` → ``clip.avi.mp4``: ``clip.avi`` and ``clip.webm`` never share an output)."""
-        if event.output is None and PurePosixPath(output_url).suffix.lower() != output_suffix(event.source):
-            output_url += output_suffix(event.source)
-        digest = configuration.digest()
-        async with self._videos, self._slots:
-            data = await self._storage.get(event.source)
-            async with anonymized_video(data, event.source, configuration, self._localizer, self._settings) as video:
-                del data
-                encoded = await asyncio.to_thread(video.path.read_bytes)
-                await self._storage.put(
-                    output_url,
-                    encoded,
-                    content_type=video.content_type,
-                    metadata={"source": event.source, "configuration-hash": digest, "processor-version": __version__},
-                )
-                result = video.result
-        return CompletionEvent(
-            id=event.id,
-            source=event.source,
-            output=output_url,
-            kind=EventKind.video,
-            result=result.frame_result(),
-            configuration_hash=digest,
-            processor_version=__version__,
-            attributes=event.attributes,
-            attempts=attempts,
-            completed_at=datetime.now(UTC),
-            frames=result.frames,
-            duration_s=result.duration_s,
+    def _output_url(self, event: FrameEvent, digest: str, *, video: bool) -> str:
+        """Where the event's output goes. A video's keeps the source's name, plus the container's suffix when it
+        differs (``clip.avi`` → ``clip.avi.mp4``: ``clip.avi`` and ``clip.webm`` never share an output); an
+        explicit ``output`` is taken as it is."""
+        output_url = self._storage.output_url(event.source, digest, explicit=event.output)
+        suffix = output_suffix(event.source)
+        if video and event.output is None and PurePosixPath(output_url).suffix.lower() != suffix:
+            output_url += suffix
+        return output_url
+
+    async def _image_output(self, data: bytes, source: str, configuration: UserConfiguration) -> _Output:
+        image = await anonymize_image(
+            data, configuration, self._localizer, output=self._settings.output, limits=self._settings.limits
         )
+        return _Output(image.data, image.content_type, image.result)
+
+    async def _video_output(self, data: bytes, source: str, configuration: UserConfiguration) -> _Output:
+        async with anonymized_video(data, source, configuration, self._localizer, self._settings) as video:
+            encoded = await asyncio.to_thread(video.path.read_bytes)
+        result = video.result
+        return _Output(encoded, video.content_type, result.frame_result(), result.frames, result.duration_s)
 
     async def _dead_letter(self, record: Record, event_id: str | None, kind: str, message: str, attempts: int) -> bool:
         log.warning(
-            "dead letter for %s (%s[%d]@%d): %s: %s",
+            "dead letter for %s (%s): %s: %s",
             event_id or "a message",
-            record.partition.topic,
-            record.partition.partition,
-            record.offset,
+            record.describe(),
             kind,
             message,
         )
@@ -285,8 +278,8 @@ class Worker:
             error_kind=kind,
             error_message=message,
             attempts=attempts,
-            source_topic=record.partition.topic,
-            source_partition=record.partition.partition,
+            source_topic=record.topic,
+            source_partition=record.partition,
             source_offset=record.offset,
             headers=DeadLetter.encode_headers(record.headers),
             payload_base64=DeadLetter.encode_payload(record.value),

@@ -26,9 +26,6 @@ from av.stream import Stream
 from processor.errors import PermanentError, ProcessorError
 from processor.frames import Frame, Localization
 from processor.inference.base import Localizer
-from processor.inference.builtin.catalog import BUILTIN_URL
-from processor.inference.builtin.localizer import BuiltinLocalizer
-from processor.inference.router import InferenceRouter
 from processor.media import encode
 from processor.pipeline import hide_regions, localize_all
 from processor.settings import LimitsSettings, OutputSettings, VideoSettings
@@ -36,7 +33,7 @@ from processor.video.reader import DecodedFrame, Item, VideoReader
 from processor.video.result import ProgressCallback, Tally, VideoProgress, VideoResult
 from processor.video.smoothing import smooth
 from processor.video.writer import VideoWriter, output_container
-from schemas.config import SensitiveInfo, UserConfiguration
+from schemas.config import UserConfiguration
 from schemas.results import LabelSummary
 
 T = TypeVar("T")
@@ -68,7 +65,7 @@ async def anonymize_video(
         service unavailable): the video fails as a whole, nothing is left at ``dst``.
     """
     container_format, _ = output_container(dst)
-    upload = needs_upload(localizer, configuration.sensitive_info) if upload_jpeg is None else upload_jpeg
+    upload = localizer.needs_encoded_frames(configuration.sensitive_info) if upload_jpeg is None else upload_jpeg
     started = time.perf_counter()
     open_reader = functools.partial(VideoReader, src, max_pixels=limits.max_pixels, max_duration_s=max_duration_s)
     reader = await asyncio.to_thread(open_reader)
@@ -115,16 +112,6 @@ async def anonymize_video(
         processing_fps=round(tally.frames / elapsed, 3) if elapsed else 0.0,
         configuration_hash=configuration.digest(),
     )
-
-
-def needs_upload(localizer: Localizer, entries: Sequence[SensitiveInfo]) -> bool:
-    """Whether frames need a JPEG copy: HTTP inference services upload ``Frame.encoded``, the built-in models
-    read the pixels only (the JPEG costs ~10 ms per 1080p frame). A localizer of unknown kind gets one."""
-    if isinstance(localizer, BuiltinLocalizer):
-        return False
-    if isinstance(localizer, InferenceRouter):
-        return any(localizer.route(entry).url != BUILTIN_URL for entry in entries)
-    return True
 
 
 class _Flow:

@@ -9,7 +9,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from servers import HOST, start_server
+from tests.integration.servers import HOST, start_server
 
 
 @contextlib.contextmanager

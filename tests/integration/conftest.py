@@ -16,12 +16,13 @@ from pathlib import Path
 
 import obstore
 import pytest
-from kafka_helpers import CONSUMER_TUNING, KNOWN_GAPS, Broker, create_topic, new_group_id
 from obstore.store import S3Store
 from pydantic import SecretStr
-from servers import kafka_ready, moto_argv, moto_ready, noida_argv, start_server, tansu_argv
 
 from processor.settings import StorageSettings
+from tests.integration.clouds import Cloud, azurite_argv, fake_gcs_argv, http_ready, write_service_account
+from tests.integration.kafka_helpers import CONSUMER_TUNING, KNOWN_GAPS, Broker, create_topic, new_group_id
+from tests.integration.servers import kafka_ready, moto_argv, moto_ready, noida_argv, start_server, tansu_argv
 
 _HERE = Path(__file__).parent
 _BROKER_FIXTURES = ("broker", "tansu", "noida")
@@ -93,7 +94,7 @@ def broker(request: pytest.FixtureRequest) -> Broker:
 
 @pytest.fixture(scope="session")
 def tansu(tansu_server: str) -> Broker:
-    """Tansu alone: crash tests (SIGKILL a member, restart) must run here, see TESTING.md."""
+    """Tansu alone: crash tests (SIGKILL a member, restart) must run here, see tests/README.md."""
     return Broker("tansu", tansu_server, CONSUMER_TUNING["tansu"])
 
 
@@ -184,3 +185,45 @@ def _request(method: str, url: str) -> None:
     request = urllib.request.Request(url, method=method)  # noqa: S310 - URL of our own moto server
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         response.read()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    """An Azurite Blob server (fresh folder) as a :class:`Cloud` of scheme ``az``."""
+    data_dir = tmp_path_factory.mktemp("azurite-data")
+    server = start_server(
+        "azurite",
+        lambda port: azurite_argv(port, data_dir),
+        lambda port: http_ready(f"http://127.0.0.1:{port}/"),
+        tmp_path_factory.mktemp("azurite-logs"),
+    )
+    try:
+        yield Cloud("azure", "az", f"http://{server.address}/devstoreaccount1")
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    """A fake-gcs-server (memory backend) as a :class:`Cloud` of scheme ``gs``, reached through a service-account
+    file whose ``gcs_base_url`` points at it."""
+    server = start_server(
+        "fake-gcs-server",
+        fake_gcs_argv,
+        lambda port: http_ready(f"http://127.0.0.1:{port}/storage/v1/b"),
+        tmp_path_factory.mktemp("fake-gcs-logs"),
+    )
+    endpoint = f"http://{server.address}"
+    account = write_service_account(tmp_path_factory.mktemp("gcs-account") / "service-account.json", endpoint)
+    try:
+        yield Cloud("gcs", "gs", endpoint, account)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["azure", "gcs"])
+def cloud(request: pytest.FixtureRequest) -> Cloud:
+    """Each cloud emulator in turn (ids ``[azure]``/``[gcs]``)."""
+    fixture = {"azure": "azurite", "gcs": "fake_gcs"}[request.param]
+    found: Cloud = request.getfixturevalue(fixture)
+    return found

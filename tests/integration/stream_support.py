@@ -30,7 +30,6 @@ import numpy as np
 import obstore
 import orjson
 from aiokafka import TopicPartition
-from kafka_helpers import Broker, Message, create_topic
 from obstore.store import S3Store
 from pydantic import BaseModel, SecretStr
 
@@ -40,6 +39,7 @@ from processor.settings import HttpSettings, InferenceSettings, Settings, Storag
 from tests.conftest import LOOPBACK
 from tests.frames import astronaut
 from tests.inference_stubs import StubModel
+from tests.integration.kafka_helpers import Broker, Message, create_topic
 
 STUB_MODEL = "stub_detector"
 CENTRE_BOX = {"left": 0.25, "top": 0.25, "right": 0.75, "bottom": 0.75}  # of the frame, see stub_model()

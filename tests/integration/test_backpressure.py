@@ -10,9 +10,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from kafka_helpers import Broker, new_group_id, produce
 from obstore.store import S3Store
-from stream_support import (
+
+from processor.settings import StorageSettings
+from tests.inference_stubs import InferenceStub
+from tests.integration.kafka_helpers import Broker, new_group_id, produce
+from tests.integration.stream_support import (
     STUB_MODEL,
     ProcessorProcess,
     frame_event,
@@ -24,9 +27,6 @@ from stream_support import (
     upload,
     wait_until,
 )
-
-from processor.settings import StorageSettings
-from tests.inference_stubs import InferenceStub
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -7,7 +7,8 @@ import time
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from kafka_helpers import Broker, Message, consume_all, create_topic, produce
+
+from tests.integration.kafka_helpers import Broker, Message, consume_all, create_topic, produce
 
 
 async def test_records_keep_keys_headers_and_partitions(broker: Broker, topic: str) -> None:

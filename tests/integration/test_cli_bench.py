@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from builtin_inference import running_infer
+
+from tests.integration.builtin_inference import running_infer
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -28,14 +28,14 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from kafka_helpers import Broker, Message, consume_all, produce
 from obstore.store import S3Store
-from servers import HOST, free_port
-from stream_support import encode_jpeg, list_keys, read, region_change, upload, wait_until
 
 from schemas.events import CompletionEvent
 from tests.deploy.compose import bind_mounts, load_compose, service_environment
 from tests.frames import ASTRONAUT_FACE, astronaut
+from tests.integration.kafka_helpers import Broker, Message, consume_all, produce
+from tests.integration.servers import HOST, free_port
+from tests.integration.stream_support import encode_jpeg, list_keys, read, region_change, upload, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 

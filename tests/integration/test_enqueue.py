@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import obstore
-from kafka_helpers import Broker, consume_all, create_topic
 from obstore.store import S3Store
 
 from processor.settings import Settings, StorageSettings
 from processor.stream.enqueue import enqueue
 from processor.stream.messages import parse_message
+from tests.integration.kafka_helpers import Broker, consume_all, create_topic
 
 FRAMES = {"cam7/0001.jpg": 100, "cam7/0002.JPG": 200, "cam7/day 2/0003.png": 300, "cam8/0004.jpeg": 400}
 NOT_FRAMES = ["cam7/metadata.json", "cam7/.thumbs/0001.jpg", "anonymized/0123456789abcdef/cam7/0001.jpg"]

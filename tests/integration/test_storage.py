@@ -7,11 +7,11 @@ from collections.abc import Callable
 import obstore
 import pytest
 from obstore.store import S3Store
-from servers import free_port
 
 from processor.errors import ObjectNotFound, ObjectTooLarge, StorageUnavailable
 from processor.settings import LimitsSettings, StorageSettings
 from processor.storage import ObjectStorage
+from tests.integration.servers import free_port
 
 
 async def test_put_then_get_round_trips_bytes_content_type_and_metadata(

@@ -12,9 +12,16 @@ from pathlib import Path
 import av
 import orjson
 import pytest
-from kafka_helpers import Broker, Message, consume_all, new_group_id, produce
 from obstore.store import S3Store
-from stream_support import (
+
+from processor.service import serve
+from processor.settings import Settings, StorageSettings
+from processor.stream.worker import StreamStats
+from schemas.events import CompletionEvent, DeadLetter, EventKind
+from tests.frames import ASTRONAUT_FACE, GRACE_HOPPER_FACE
+from tests.inference_stubs import InferenceStub
+from tests.integration.kafka_helpers import Broker, Message, consume_all, new_group_id, produce
+from tests.integration.stream_support import (
     Topics,
     builtin_configuration,
     centre_is_black,
@@ -34,13 +41,6 @@ from stream_support import (
     upload,
     wait_until,
 )
-
-from processor.service import serve
-from processor.settings import Settings, StorageSettings
-from processor.stream.worker import StreamStats
-from schemas.events import CompletionEvent, DeadLetter, EventKind
-from tests.frames import ASTRONAUT_FACE, GRACE_HOPPER_FACE
-from tests.inference_stubs import InferenceStub
 from tests.videos import Clip, write_clip
 
 pytestmark = pytest.mark.timeout(180)

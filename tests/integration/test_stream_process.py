@@ -18,9 +18,14 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from kafka_helpers import Broker, consume_all, new_group_id, produce
 from obstore.store import S3Store
-from stream_support import (
+
+from processor.settings import Settings, StorageSettings
+from schemas.events import CompletionEvent, DeadLetter
+from tests.frames import ASTRONAUT_FACE
+from tests.inference_stubs import InferenceStub
+from tests.integration.kafka_helpers import Broker, consume_all, new_group_id, produce
+from tests.integration.stream_support import (
     STUB_MODEL,
     ProcessorProcess,
     committed_offsets,
@@ -38,11 +43,6 @@ from stream_support import (
     upload,
     wait_until,
 )
-
-from processor.settings import Settings, StorageSettings
-from schemas.events import CompletionEvent, DeadLetter
-from tests.frames import ASTRONAUT_FACE
-from tests.inference_stubs import InferenceStub
 
 pytestmark = pytest.mark.timeout(300)
 

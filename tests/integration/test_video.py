@@ -23,7 +23,6 @@ from processor.inference.base import Localizer
 from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.settings import LimitsSettings, OutputSettings, Settings, VideoSettings
 from processor.video import VideoProgress, VideoResult, anonymize_video, anonymize_video_file, anonymized_video
-from processor.video.pipeline import needs_upload
 from tests.videos import Clip, ClipLocalizer, frame_index, write_audio_only, write_clip
 
 CLIP = Clip()  # 48 frames, 640x360, 24 fps, a 110 px face sliding left to right
@@ -146,9 +145,9 @@ async def test_frames_carry_a_jpeg_copy_only_when_a_localizer_may_upload_it(clip
 
     assert min(unknown.uploads) > 10_000
     assert told.uploads == {0}
-    assert needs_upload(ClipLocalizer(CLIP), CONFIGURATION.sensitive_info)
+    assert ClipLocalizer(CLIP).needs_encoded_frames(CONFIGURATION.sensitive_info)
     async with BuiltinLocalizer() as builtin:
-        assert not needs_upload(builtin, CONFIGURATION.sensitive_info)
+        assert not builtin.needs_encoded_frames(CONFIGURATION.sensitive_info)
 
 
 async def test_smoothing_hides_a_face_in_the_frames_the_detector_missed(clip_mp4: Path, tmp_path: Path) -> None:

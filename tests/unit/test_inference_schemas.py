@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from processor.inference.http import decode_label_map
+from processor.inference.contract import decode_label_map
 from schemas.config import InferenceType
 from schemas.inference import ConfigResponse, DetectionResponse, LabelsResponse, ModelsResponse, PaletteResponse
 

@@ -8,18 +8,17 @@ import base64
 import random
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
-from aiokafka import TopicPartition
 
 from processor.errors import BrokerUnavailable, InferenceUnavailable, InvalidEvent, UnknownLabel
 from processor.frames import Box, Frame, Localization
 from processor.settings import Settings, StreamSettings
 from processor.storage import ObjectStorage
 from processor.stream.configurations import Configurations
-from processor.stream.source import Record
-from processor.stream.worker import INTERNAL, StreamStats, Worker, backoff_s
+from processor.stream.sources.base import Record
+from processor.stream.worker import INTERNAL, StreamStats, Worker
 from schemas.config import InferenceType, SensitiveInfo, UserConfiguration
 from schemas.events import CompletionEvent, DeadLetter, FrameEvent
 
@@ -56,6 +55,9 @@ class ScriptedLocalizer:
         self.errors = deque(errors)
         self.calls = 0
         self.delay_s = delay_s
+
+    def needs_encoded_frames(self, entries: Sequence[SensitiveInfo]) -> bool:
+        return False
 
     async def localize(self, frame: Frame, entry: SensitiveInfo) -> Localization:
         self.calls += 1
@@ -95,7 +97,7 @@ RECORD_HEADERS = (("ce_id", b"\x00\xff"),)
 
 
 def record(value: bytes = b'{"original": true}') -> Record:
-    return Record(TopicPartition("frames", 2), 41, b"the-key", value, RECORD_HEADERS)
+    return Record("frames", 2, 41, b"the-key", value, RECORD_HEADERS)
 
 
 @pytest.fixture
@@ -272,20 +274,6 @@ async def test_frames_in_flight_never_exceed_the_bound(build: Build, source_url:
     assert all(results)
     assert len(sink.completions) == 12
     assert stats.peak_in_flight == 3
-
-
-def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
-    rng = random.Random(3)
-    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (8, 10.0)]:
-        delays = [backoff_s(attempt, 0.5, 10.0, None, rng) for _ in range(200)]
-        assert ceiling / 2 <= min(delays) and max(delays) <= ceiling
-        assert len(set(delays)) > 100  # jittered: events failing together do not retry together
-
-
-def test_backoff_honours_retry_after_within_the_cap() -> None:
-    rng = random.Random(3)
-    assert backoff_s(1, 0.1, 10.0, 4.0, rng) == 4.0
-    assert backoff_s(1, 0.1, 10.0, 60.0, rng) == 10.0
 
 
 async def test_a_parser_bug_is_dead_lettered_as_internal(build: Build) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Self, TypeVar
@@ -50,6 +50,9 @@ class BuiltinLocalizer:
     async def warm_up(self) -> None:
         """Load every model and run it once."""
         await self._run(self.models.warm_up)
+
+    def needs_encoded_frames(self, entries: Sequence[SensitiveInfo]) -> bool:
+        return False  # the models read pixels only
 
     async def localize(self, frame: Frame, entry: SensitiveInfo) -> Localization:
         """Boxes (and for segmentation entries the class mask) of ``entry`` in ``frame``, in its pixels.

@@ -1,92 +1,48 @@
-"""Where events come from: a Kafka consumer group, or (embedded default, no Kafka configured) a local inbox.
+"""A Kafka consumer-group member as a source: records of ``kafka.input_topic``, acknowledged by contiguous offset
+commits.
 
-Both hand out :class:`Record` batches, pause and resume on the flow policy's word, and commit the offset
-tracker's commit points; the service cannot tell them apart. Commits are manual: Kafka's auto-commit would
-commit offsets of events still in flight.
+The offset tracker is this source's own (one owner for the commit points): the loop tracks a record's events here
+and marks them done; :meth:`KafkaSource.commit` commits the points that moved. Commits are manual: Kafka's
+auto-commit would commit offsets of events still in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Self
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from processor import metrics
 from processor.errors import BrokerUnavailable
-from processor.settings import KafkaSettings, StreamSettings
+from processor.settings import KafkaSettings
 from processor.stream.flow import Transition
-from processor.stream.inbox import inbox_messages
 from processor.stream.kafka import connection_options
 from processor.stream.offsets import OffsetTracker
+from processor.stream.sources.base import Done, Record
 
 log = logging.getLogger(__name__)
-
-Tracker = OffsetTracker[TopicPartition]
 
 _FETCH_ERROR_PAUSE_S = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One consumed message: where it came from and what it holds (the original bytes, for dead letters)."""
-
-    partition: TopicPartition
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
-class Source(Protocol):
-    """What the service reads from."""
-
-    @property
-    def exhausted(self) -> bool:
-        """True when no record will ever come again (a finite inbox handed out everything)."""
-        ...
-
-    @property
-    def assigned_partitions(self) -> int:
-        """Partitions this member reads now."""
-        ...
-
-    @property
-    def in_group(self) -> bool:
-        """True once this member has joined its group, with or without partitions: a surplus member is ready to
-        take partitions over the moment another member leaves."""
-        ...
-
-    async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
-        """Up to ``max_records`` records (``0``: none, but keep the consumer alive), waiting at most ``timeout_s``."""
-        ...
-
-    def apply(self, transition: Transition) -> None:
-        """Pause or resume fetching from every assigned partition."""
-        ...
-
-    async def commit(self) -> None:
-        """Commit the tracker's commit points that moved, for the partitions still assigned."""
-        ...
-
-
 class KafkaSource:
     """A consumer-group member on ``settings.input_topic``; an async context manager (joins on enter, leaves on
-    exit, committing nothing on exit: the service commits explicitly when it drained).
+    exit, committing nothing on exit: the loop commits explicitly when it drained).
 
     On revoke it commits what is done of the revoked partitions and forgets them: their in-flight events may
     still finish and publish, but can no longer move a commit point (the new owner replays them). After every
     assignment the pause state is applied again to the new partitions.
     """
 
-    def __init__(self, settings: KafkaSettings, tracker: Tracker) -> None:
+    def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
-        self._tracker = tracker
+        self._tracker: OffsetTracker[TopicPartition] = OffsetTracker()
         self._paused = False
         self._joined = False
         self._consumer: AIOKafkaConsumer | None = None
@@ -148,10 +104,24 @@ class KafkaSource:
             await asyncio.sleep(_FETCH_ERROR_PAUSE_S)
             return []
         return [
-            Record(partition, message.offset, message.key, message.value, tuple(message.headers or ()))
+            Record(
+                partition.topic,
+                partition.partition,
+                message.offset,
+                message.key,
+                message.value,
+                tuple(message.headers or ()),
+            )
             for partition, messages in batches.items()
             for message in messages
         ]
+
+    def track(self, record: Record, events: int) -> Done:
+        ticket = self._tracker.track(TopicPartition(record.topic, record.partition), record.offset, events)
+        return functools.partial(self._tracker.done, ticket)
+
+    def pending(self) -> int:
+        return self._tracker.pending()
 
     def apply(self, transition: Transition) -> None:
         self._paused = transition is Transition.PAUSE
@@ -212,63 +182,6 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._source.assigned(set(assigned))
-
-
-class InboxSource:
-    """The embedded default: every message of the local inbox once (a folder of frames or a ``.jsonl`` of
-    events), as records of the pseudo-partition ``inbox/0`` so that the very same tracking applies.
-
-    :param skip: object URLs to leave out of a folder inbox (the processor's own outputs).
-    """
-
-    PARTITION = TopicPartition("inbox", 0)
-
-    def __init__(self, settings: StreamSettings, tracker: Tracker, skip: Callable[[str], bool]) -> None:
-        self._inbox = settings.inbox
-        self._skip = skip
-        self._tracker = tracker
-        self._records: list[Record] = []
-        self._next = 0
-        self._paused = False
-
-    async def __aenter__(self) -> Self:
-        messages = await asyncio.to_thread(inbox_messages, self._inbox, self._skip)
-        self._records = [Record(self.PARTITION, offset, key, value) for offset, (key, value) in enumerate(messages)]
-        log.info("inbox %s: %d message(s)", self._inbox, len(self._records))
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self._records = []
-
-    @property
-    def exhausted(self) -> bool:
-        return self._next >= len(self._records)
-
-    @property
-    def assigned_partitions(self) -> int:
-        return 1
-
-    @property
-    def in_group(self) -> bool:
-        return True
-
-    async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
-        if self._paused or max_records <= 0 or self.exhausted:
-            await asyncio.sleep(timeout_s)
-            return []
-        batch = self._records[self._next : self._next + max_records]
-        self._next += len(batch)
-        return batch
-
-    def apply(self, transition: Transition) -> None:
-        self._paused = transition is Transition.PAUSE
-
-    async def commit(self) -> None:
-        points = self._tracker.commit_points([self.PARTITION])
-        if points:
-            log.debug("inbox: %d of %d message(s) done", points[self.PARTITION], len(self._records))
 
 
 def _describe(points: dict[TopicPartition, int]) -> str:

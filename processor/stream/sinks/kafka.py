@@ -1,18 +1,15 @@
-"""Where results go: completion events and dead letters, on Kafka topics or (embedded default) JSON-lines files.
+"""Completion events and dead letters on Kafka topics, through one producer.
 
-A publish returns only once the event is durable (Kafka: acknowledged by the broker, ``acks=all``; files:
-written and flushed), because the caller marks the offset done right after. Failures to publish raise
-:class:`BrokerUnavailable` (transient: the caller retries without redoing the frame).
+A publish returns only once the broker acknowledged it (``acks=all``), because the caller marks the event done
+right after. Failures to publish raise :class:`BrokerUnavailable` (transient: the caller retries without redoing
+the frame).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-from pathlib import Path
 from types import TracebackType
-from typing import IO, Protocol, Self
+from typing import Self
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -26,20 +23,6 @@ log = logging.getLogger(__name__)
 
 _MAX_REQUEST_BYTES = 1_048_576  # aiokafka's default max_request_size, and most brokers' message.max.bytes
 _TRUNCATION_NOTE = " [payload dropped: the dead letter would exceed the broker's message size limit]"
-
-
-class Sink(Protocol):
-    async def completed(self, event: CompletionEvent) -> None:
-        """Publish a completion event, keyed by its source URL. Raises BrokerUnavailable."""
-        ...
-
-    async def dead_letter(self, letter: DeadLetter, key: bytes | None) -> None:
-        """Publish a dead letter, keyed like the original message. Raises BrokerUnavailable."""
-        ...
-
-    async def flush(self) -> None:
-        """Make everything published so far durable."""
-        ...
 
 
 class KafkaSink:
@@ -100,59 +83,6 @@ class KafkaSink:
             raise  # a bug of ours, not the broker's state: retrying cannot help
         except KafkaError as error:
             raise BrokerUnavailable(f"cannot publish to {topic}: {error!r}") from error
-
-
-class JsonlSink:
-    """The embedded default: completion events as JSON lines in ``completions_file``, dead letters in
-    ``<stem>.dead-letter.jsonl`` beside it. Appends, so a rerun adds lines (an event may appear twice)."""
-
-    def __init__(self, completions_file: Path) -> None:
-        self.completions_file = completions_file
-        self.dead_letter_file = dead_letter_path(completions_file)
-        self._completions: IO[bytes] | None = None
-        self._dead_letters: IO[bytes] | None = None
-        self._lock = asyncio.Lock()
-
-    async def __aenter__(self) -> Self:
-        self.completions_file.parent.mkdir(parents=True, exist_ok=True)
-        self._completions = self.completions_file.open("ab")
-        self._dead_letters = self.dead_letter_file.open("ab")
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        for handle in (self._completions, self._dead_letters):
-            if handle is not None:
-                handle.close()
-        self._completions = self._dead_letters = None
-
-    async def completed(self, event: CompletionEvent) -> None:
-        await self._write(self._completions, event.model_dump_json().encode())
-
-    async def dead_letter(self, letter: DeadLetter, key: bytes | None) -> None:
-        await self._write(self._dead_letters, letter.model_dump_json().encode())
-
-    async def flush(self) -> None:
-        async with self._lock:
-            for handle in (self._completions, self._dead_letters):
-                if handle is not None:
-                    await asyncio.to_thread(os.fsync, handle.fileno())
-
-    async def _write(self, handle: IO[bytes] | None, line: bytes) -> None:
-        if handle is None:
-            raise RuntimeError("JsonlSink used outside 'async with'")
-        async with self._lock:
-            try:
-                handle.write(line + b"\n")
-                handle.flush()
-            except OSError as error:
-                raise BrokerUnavailable(f"cannot write {handle.name}: {error.strerror}") from error
-
-
-def dead_letter_path(completions_file: Path) -> Path:
-    """``completions.jsonl`` → ``completions.dead-letter.jsonl``."""
-    return completions_file.with_name(f"{completions_file.stem}.dead-letter.jsonl")
 
 
 def _without_payload(letter: DeadLetter) -> DeadLetter:

@@ -273,6 +273,12 @@ def test_closed_or_unopened_anonymizers_say_so_and_leave_no_thread() -> None:
     anonymizer.close()  # twice is harmless
 
 
+async def test_the_blocking_anonymizer_works_where_an_event_loop_is_already_running() -> None:
+    """As in a notebook cell: a loop runs in this thread, so asyncio.run or a Runner here would refuse."""
+    with Anonymizer() as anonymizer:
+        assert anonymizer.anonymize(astronaut()).counts == {"face": 1}
+
+
 async def test_async_arrays_and_bytes_concurrently(astronaut_png: bytes, astronaut_bgr: BgrImage) -> None:
     image = astronaut()
     untouched = image.copy()

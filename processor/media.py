@@ -57,14 +57,19 @@ def probe(data: bytes) -> tuple[str, int, int]:
 def decode(data: bytes, max_pixels: int) -> Frame:
     """Decode to BGR pixels. Raises ImageTooLarge above ``max_pixels`` and ImageUndecodable for bad data."""
     fmt, width, height = probe(data)
-    if width * height > max_pixels:
-        raise ImageTooLarge(
-            f"image is {width}×{height} = {width * height / 1e6:.1f} MP, above the limit of {max_pixels / 1e6:.1f} MP"
-        )
+    check_size(width, height, max_pixels)
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if decoded is None or decoded.size == 0:
         raise ImageUndecodable(f"corrupt {fmt} image ({len(data)} bytes): the pixel data cannot be decoded")
     return Frame(pixels=np.asarray(decoded, dtype=np.uint8), encoded=data, format=fmt)
+
+
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """Raises ImageTooLarge above ``max_pixels``."""
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"image is {width}×{height} = {width * height / 1e6:.1f} MP, above the limit of {max_pixels / 1e6:.1f} MP"
+        )
 
 
 def encode(pixels: BgrImage, fmt: str, *, jpeg_quality: int = 95, metadata_from: bytes | None = None) -> bytes:

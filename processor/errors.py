@@ -40,6 +40,12 @@ class PermanentError(ProcessorError):
     kind = "permanent"
 
 
+class InsecureSettings(PermanentError):
+    """Settings that would expose the API unprotected (a non-loopback host without any token)."""
+
+    kind = "insecure_settings"
+
+
 class InvalidEvent(PermanentError):
     kind = "invalid_event"
 

@@ -3,6 +3,10 @@
 Routing rule: an explicit ``url`` must be a registered one (``builtin`` is always allowed: it is in-process, not a
 host); without one, the FIRST registered URL, in registry order, whose model has the entry's name, type and label
 wins. (The original API took the last one; first is predictable and lets a user put a preferred service first.)
+Except for the built-in models' own names (``centerface``, ``plate_reader`` …): without an explicit ``url`` they
+are served by the built-in models, registered or not, so that registering a service that lists a model of that
+name (and finds nothing) cannot take over the default configuration. ``inference.remote_builtin_models`` lifts
+this for deployments whose registry only its operators write (the stream processors asking ``anonymizer infer``).
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class Capabilities:
     services: tuple[ServiceInfo, ...] = ()
     builtin: ServiceInfo | None = None
     techniques: tuple[str, ...] = ()
+    remote_builtin_models: bool = False  # registered URLs may serve the built-in models' names (no explicit url)
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -130,6 +135,8 @@ class Capabilities:
 
     def _candidates(self, entry: SensitiveInfo, what: str) -> tuple[ServiceInfo, ...]:
         if entry.url is None:
+            if not self.remote_builtin_models and self.builtin is not None and self.builtin.model(entry.model_name):
+                return (self.builtin,)
             if not self.services:
                 raise UnknownModel(f"{what}: no inference URL is registered")
             return self.services

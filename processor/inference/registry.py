@@ -61,7 +61,8 @@ class UrlRegistry:
         self._builtin = ServiceInfo(BUILTIN_URL, tuple(builtin_models))
         self._lock = asyncio.Lock()
         self._refresh_lock = asyncio.Lock()
-        self._capabilities = Capabilities(builtin=self._builtin)
+        self._remote_builtin_models = settings.remote_builtin_models
+        self._capabilities = Capabilities(builtin=self._builtin, remote_builtin_models=self._remote_builtin_models)
         self._task: asyncio.Task[None] | None = None
         self._discovered = asyncio.Event()
 
@@ -70,7 +71,9 @@ class UrlRegistry:
         wait for its first round at most ``connect_timeout_s``: a slow or silent URL never holds up the start."""
         urls = await asyncio.to_thread(read_urls, self._path)
         services = tuple(self._builtin if url == BUILTIN_URL else ServiceInfo(url, None) for url in urls)
-        self._capabilities = Capabilities(services, self._builtin, tuple(self._techniques()))
+        self._capabilities = Capabilities(
+            services, self._builtin, tuple(self._techniques()), remote_builtin_models=self._remote_builtin_models
+        )
         self._task = asyncio.create_task(self._refresh_forever(), name="inference-registry-refresh")
         try:
             await asyncio.wait_for(self._discovered.wait(), self._settings.connect_timeout_s)
@@ -152,7 +155,10 @@ class UrlRegistry:
                 )
             )
             self._capabilities = Capabilities(
-                services=tuple(services), builtin=self._builtin, techniques=tuple(self._techniques())
+                services=tuple(services),
+                builtin=self._builtin,
+                techniques=tuple(self._techniques()),
+                remote_builtin_models=self._remote_builtin_models,
             )
             return self._capabilities
 

@@ -59,8 +59,19 @@ def test_builtin_is_allowed_explicitly_even_when_not_registered() -> None:
     found = capabilities(ServiceInfo(A, (FACES,)))
     route = found.route(entry("centerface", url="builtin"))
     assert (route.url, route.model.name) == ("builtin", "centerface")
+    remote = Capabilities(services=(ServiceInfo(A, (FACES,)),), builtin=BUILTIN, remote_builtin_models=True)
     with pytest.raises(UnknownModel, match="no registered service serves model 'centerface'"):
-        found.route(entry("centerface"))  # without url, only registered services count
+        remote.route(entry("centerface"))  # with remote_builtin_models, without url only registered services count
+
+
+def test_a_registered_url_cannot_take_over_a_builtin_model_name_without_an_explicit_url() -> None:
+    impostor = ServiceInfo(A, (ModelInfo("centerface", InferenceType.detection, ("face",)),))
+    assert capabilities(impostor).route(entry("centerface")).url == "builtin"
+    assert capabilities(impostor, BUILTIN).route(entry("centerface")).url == "builtin"
+    assert capabilities(impostor).route(entry("centerface", url=A)).url == A  # named explicitly: the user's choice
+    assert capabilities(impostor, ServiceInfo(B, (FACES,))).route(entry("faces")).url == B  # other names as before
+    remote = Capabilities(services=(impostor, BUILTIN), builtin=BUILTIN, remote_builtin_models=True)
+    assert remote.route(entry("centerface")).url == A
 
 
 def test_builtin_segmentation_model_also_answers_detection_entries_http_ones_do_not() -> None:

@@ -11,6 +11,7 @@ this for deployments whose registry only its operators write (the stream process
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,26 +29,41 @@ LabelIndex = dict[str, dict[str, dict[str, list[str]]]]
 """label → inference type → url → model names, the shape of the original API's capabilities answer."""
 
 
-def normalize_url(url: str) -> str:
-    """``HTTP://Host:8080`` → ``http://host:8080/``; ``builtin`` (any case) → ``builtin``.
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
-    Raises :class:`InvalidConfiguration` for anything that is not an http(s) URL with a host.
+
+def normalize_url(url: str) -> str:
+    """``HTTP://Host:8080`` → ``http://host:8080/``; ``builtin`` (any case) → ``builtin``. Credentials
+    (``user:pass@``) are kept as written: only the scheme and the host are lower-cased.
+
+    Raises :class:`InvalidConfiguration` for anything that is not an http(s) URL with a host (its message shows
+    the URL redacted).
     """
     text = url.strip()
     if text.lower() == BUILTIN_URL:
         return BUILTIN_URL
     parts = urlsplit(text)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InvalidConfiguration([f"inference url {url!r} is neither 'builtin' nor an http(s) URL with a host"])
+        raise InvalidConfiguration(
+            [f"inference url {redact_url(url)!r} is neither 'builtin' nor an http(s) URL with a host"]
+        )
     if parts.query or parts.fragment:
-        raise InvalidConfiguration([f"inference url {url!r} must not have a query or fragment"])
+        raise InvalidConfiguration([f"inference url {redact_url(url)!r} must not have a query or fragment"])
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, "", ""))
+    userinfo, at, host = parts.netloc.rpartition("@")
+    return urlunsplit((parts.scheme.lower(), userinfo + at + host.lower(), path, "", ""))
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown (logs, events, metrics, answers): credentials replaced by ``***``
+    (``http://user:pass@host/`` → ``http://***@host/``); works on malformed URLs too."""
+    return _USERINFO.sub("***@", url)
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceInfo:
-    """One registered URL: its models as last discovered (``None``: never reached yet) and its last problem."""
+    """One registered URL (as shown: credentials redacted, see :func:`redact_url`; the client keeps the real one),
+    its models as last discovered (``None``: never reached yet) and its last problem."""
 
     url: str
     models: tuple[ModelInfo, ...] | None
@@ -141,15 +157,15 @@ class Capabilities:
                 raise UnknownModel(f"{what}: no inference URL is registered")
             return self.services
         try:
-            url = normalize_url(entry.url)
+            url = redact_url(normalize_url(entry.url))  # services are known by their shown URL
         except InvalidConfiguration:
-            url = entry.url
+            url = redact_url(entry.url)
         if url == BUILTIN_URL and self.builtin is not None:
             return (self.builtin,)
         registered = next((service for service in self.services if service.url == url), None)
         if registered is None:
             raise UnregisteredUrl(
-                f"{what}: url {entry.url!r} is not a registered inference URL "
+                f"{what}: url {url!r} is not a registered inference URL "
                 f"(registered: {', '.join(self.urls) or 'none'}); register it first"
             )
         return (registered,)

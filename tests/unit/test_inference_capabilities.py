@@ -6,7 +6,7 @@ import pytest
 
 from processor.errors import InferenceUnavailable, InvalidConfiguration, UnknownLabel, UnknownModel, UnregisteredUrl
 from processor.inference.builtin.catalog import CATALOG, ModelInfo
-from processor.inference.capabilities import Capabilities, ServiceInfo, normalize_url
+from processor.inference.capabilities import Capabilities, ServiceInfo, normalize_url, redact_url
 from schemas.config import InferenceType
 from tests.conftest import sensitive_entry as entry
 
@@ -27,10 +27,33 @@ def capabilities(*services: ServiceInfo) -> Capabilities:
         ("  HTTP://Host:8080/  ", "http://host:8080/"),
         ("https://host/api/v1", "https://host/api/v1/"),
         ("BuiltIn", "builtin"),
+        ("HTTP://Ops:PaSs@Host:8080", "http://Ops:PaSs@host:8080/"),  # credentials kept as written
+        ("http://a:p@ss@Host/", "http://a:p@ss@host/"),
     ],
 )
 def test_normalize_url(raw: str, normalized: str) -> None:
     assert normalize_url(raw) == normalized
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://Ops:PaSs@host:8080/", "http://***@host:8080/"),
+        ("http://a:p@ss@host/v1/", "http://***@host/v1/"),
+        ("http://token@host/", "http://***@host/"),
+        ("http://host:8080/", "http://host:8080/"),
+        ("builtin", "builtin"),
+        ("ftp://u:secret@host", "ftp://***@host"),  # malformed for us, still redacted in messages
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_a_refused_url_is_named_redacted() -> None:
+    with pytest.raises(InvalidConfiguration) as error:
+        normalize_url("ftp://ops:Secret@host/")
+    assert "Secret" not in str(error.value.problems) and "***@host" in str(error.value.problems)
 
 
 @pytest.mark.parametrize("raw", ["ftp://host/", "host:8080", "http:///path", "http://host/?q=1", "file:///etc/passwd"])

@@ -123,6 +123,12 @@ class VideoUndecodable(PermanentError):
     kind = "video_undecodable"
 
 
+class ContainerNotAllowed(VideoUndecodable):
+    """A playlist or reference format (HLS, DASH, ffconcat …): its demuxer would open other files or URLs."""
+
+    kind = "container_not_allowed"
+
+
 class VideoTooLong(PermanentError):
     """Longer than the stream's and API's limit (``video.max_duration_s``): split it upstream or use the CLI."""
 

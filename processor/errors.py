@@ -40,6 +40,12 @@ class PermanentError(ProcessorError):
     kind = "permanent"
 
 
+class InsecureSettings(PermanentError):
+    """Settings that would expose the API unprotected (a non-loopback host without any token)."""
+
+    kind = "insecure_settings"
+
+
 class InvalidEvent(PermanentError):
     kind = "invalid_event"
 
@@ -115,6 +121,12 @@ class InferenceRejected(PermanentError):
 
 class VideoUndecodable(PermanentError):
     kind = "video_undecodable"
+
+
+class ContainerNotAllowed(VideoUndecodable):
+    """A playlist or reference format (HLS, DASH, ffconcat …): its demuxer would open other files or URLs."""
+
+    kind = "container_not_allowed"
 
 
 class VideoTooLong(PermanentError):

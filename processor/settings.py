@@ -94,6 +94,10 @@ class InferenceSettings(BaseModel):
     unhealthy_after_failures: int = Field(default=5, ge=1, description="failures in a row that mark a URL unhealthy")
     probe_interval_s: float = Field(default=10.0, gt=0, description="an unhealthy URL is tried again after this")
     refresh_interval_s: float = Field(default=60.0, gt=0, description="capabilities rediscovery period")
+    remote_builtin_models: bool = Field(
+        default=False,
+        description="entries without url may go to a registered URL serving a built-in model's name (centerface …)",
+    )
     allowed_hosts: tuple[str, ...] = Field(
         default=(), description='JSON list of host names that may resolve to private addresses, e.g. ["inference"]'
     )
@@ -204,6 +208,20 @@ class HttpSettings(BaseModel):
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0, description="POST /anonymize/ body limit")
     max_video_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="POST /anonymize_video/, on disk")
     max_frames_in_flight: int = Field(default=8, ge=1, description="images anonymized at once by the API; more wait")
+    api_token: SecretStr | None = Field(
+        default=None, description="serve: bearer token for every endpoint but public_paths (the admin token works too)"
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="serve: bearer token for /set_url, /remove_url, /remove_all_urls; None = loopback only",
+    )
+    public_paths: frozenset[str] = Field(
+        default=frozenset({"/health", "/ready", "/docs", "/openapi.json"}),
+        description='serve: paths answered without a token (JSON list; add "/metrics" for token-less scrapes)',
+    )
+    allow_unauthenticated: bool = Field(
+        default=False, description="serve: listen on a non-loopback host without tokens (admin endpoints stay 403)"
+    )
 
 
 class VideoSettings(BaseModel):

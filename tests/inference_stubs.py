@@ -106,6 +106,7 @@ class InferenceStub:
         self.in_flight = in_flight or InFlight()
         self.requests: Counter[str] = Counter()
         self.uploads: list[tuple[str, str, int]] = []  # (filename, content type, bytes) of each upload
+        self.authorizations: list[str] = []  # the Authorization header of each request ("" when none)
         self._faults: deque[str] = deque()
         self._closing = asyncio.Event()
         self._url: str | None = None
@@ -154,6 +155,7 @@ class InferenceStub:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         self.requests[request.path] += 1
+        self.authorizations.append(request.headers.get("Authorization", ""))
         self.in_flight.enter()
         try:
             fault = self._faults.popleft() if self._faults else None

@@ -18,7 +18,7 @@ from processor.api.resources import FRAME_SLOTS, LOCALIZER, SETTINGS
 from processor.api.video import anonymize_video
 from processor.configuration import default_configuration, parse_configuration
 from processor.envelope import answer, failure
-from processor.inference.capabilities import normalize_url
+from processor.inference.capabilities import normalize_url, redact_url
 from processor.media import CONTENT_TYPES
 from processor.pipeline import anonymize_image
 from processor.video.writer import CONTAINERS
@@ -48,7 +48,7 @@ async def list_urls(request: web.Request) -> web.Response:
 
 async def remove_url(request: web.Request) -> web.Response:
     registry = request.app[LOCALIZER].registry
-    url = normalize_url(await read_text_field(request, "url"))
+    url = redact_url(normalize_url(await read_text_field(request, "url")))
     if not await registry.remove(url):
         registered = ", ".join(registry.urls) or "none"
         problem = f"url {url!r} is not registered (registered: {registered})"

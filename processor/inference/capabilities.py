@@ -3,10 +3,15 @@
 Routing rule: an explicit ``url`` must be a registered one (``builtin`` is always allowed: it is in-process, not a
 host); without one, the FIRST registered URL, in registry order, whose model has the entry's name, type and label
 wins. (The original API took the last one; first is predictable and lets a user put a preferred service first.)
+Except for the built-in models' own names (``centerface``, ``plate_reader`` …): without an explicit ``url`` they
+are served by the built-in models, registered or not, so that registering a service that lists a model of that
+name (and finds nothing) cannot take over the default configuration. ``inference.remote_builtin_models`` lifts
+this for deployments whose registry only its operators write (the stream processors asking ``anonymizer infer``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,26 +29,41 @@ LabelIndex = dict[str, dict[str, dict[str, list[str]]]]
 """label → inference type → url → model names, the shape of the original API's capabilities answer."""
 
 
-def normalize_url(url: str) -> str:
-    """``HTTP://Host:8080`` → ``http://host:8080/``; ``builtin`` (any case) → ``builtin``.
+_USERINFO = re.compile(r"(?<=//)[^/?#]*@")
 
-    Raises :class:`InvalidConfiguration` for anything that is not an http(s) URL with a host.
+
+def normalize_url(url: str) -> str:
+    """``HTTP://Host:8080`` → ``http://host:8080/``; ``builtin`` (any case) → ``builtin``. Credentials
+    (``user:pass@``) are kept as written: only the scheme and the host are lower-cased.
+
+    Raises :class:`InvalidConfiguration` for anything that is not an http(s) URL with a host (its message shows
+    the URL redacted).
     """
     text = url.strip()
     if text.lower() == BUILTIN_URL:
         return BUILTIN_URL
     parts = urlsplit(text)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InvalidConfiguration([f"inference url {url!r} is neither 'builtin' nor an http(s) URL with a host"])
+        raise InvalidConfiguration(
+            [f"inference url {redact_url(url)!r} is neither 'builtin' nor an http(s) URL with a host"]
+        )
     if parts.query or parts.fragment:
-        raise InvalidConfiguration([f"inference url {url!r} must not have a query or fragment"])
+        raise InvalidConfiguration([f"inference url {redact_url(url)!r} must not have a query or fragment"])
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, "", ""))
+    userinfo, at, host = parts.netloc.rpartition("@")
+    return urlunsplit((parts.scheme.lower(), userinfo + at + host.lower(), path, "", ""))
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown (logs, events, metrics, answers): credentials replaced by ``***``
+    (``http://user:pass@host/`` → ``http://***@host/``); works on malformed URLs too."""
+    return _USERINFO.sub("***@", url)
 
 
 @dataclass(frozen=True, slots=True)
 class ServiceInfo:
-    """One registered URL: its models as last discovered (``None``: never reached yet) and its last problem."""
+    """One registered URL (as shown: credentials redacted, see :func:`redact_url`; the client keeps the real one),
+    its models as last discovered (``None``: never reached yet) and its last problem."""
 
     url: str
     models: tuple[ModelInfo, ...] | None
@@ -68,6 +88,7 @@ class Capabilities:
     services: tuple[ServiceInfo, ...] = ()
     builtin: ServiceInfo | None = None
     techniques: tuple[str, ...] = ()
+    remote_builtin_models: bool = False  # registered URLs may serve the built-in models' names (no explicit url)
 
     @property
     def urls(self) -> tuple[str, ...]:
@@ -130,19 +151,21 @@ class Capabilities:
 
     def _candidates(self, entry: SensitiveInfo, what: str) -> tuple[ServiceInfo, ...]:
         if entry.url is None:
+            if not self.remote_builtin_models and self.builtin is not None and self.builtin.model(entry.model_name):
+                return (self.builtin,)
             if not self.services:
                 raise UnknownModel(f"{what}: no inference URL is registered")
             return self.services
         try:
-            url = normalize_url(entry.url)
+            url = redact_url(normalize_url(entry.url))  # services are known by their shown URL
         except InvalidConfiguration:
-            url = entry.url
+            url = redact_url(entry.url)
         if url == BUILTIN_URL and self.builtin is not None:
             return (self.builtin,)
         registered = next((service for service in self.services if service.url == url), None)
         if registered is None:
             raise UnregisteredUrl(
-                f"{what}: url {entry.url!r} is not a registered inference URL "
+                f"{what}: url {url!r} is not a registered inference URL "
                 f"(registered: {', '.join(self.urls) or 'none'}); register it first"
             )
         return (registered,)

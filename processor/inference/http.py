@@ -31,6 +31,7 @@ import numpy as np
 from processor.errors import InferenceRejected, InferenceUnavailable, OutboundRefused
 from processor.frames import BoolMask, Box, Frame
 from processor.inference.builtin.catalog import ModelInfo
+from processor.inference.capabilities import redact_url
 from processor.inference.contract import (
     Answer,
     EnvelopeT,
@@ -89,6 +90,7 @@ class InferenceClient:
         self._owns_session = False
         self._total = asyncio.Semaphore(settings.total_concurrency)
         self._endpoints: dict[str, _Endpoint] = {}
+        self._real_urls: dict[str, str] = {}  # shown URL (credentials redacted) → the URL with its credentials
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s, sock_connect=settings.connect_timeout_s)
         self._random = random.Random()  # noqa: S311 - backoff jitter, not cryptography
 
@@ -105,6 +107,14 @@ class InferenceClient:
             await self._session.close()
             self._session = None
             self._owns_session = False
+
+    def shown_url(self, url: str) -> str:
+        """Remember ``url``'s credentials and return the form every other call takes and every message shows:
+        ``http://user:pass@host/`` → ``http://***@host/`` (requests to it carry ``user:pass`` again)."""
+        shown = redact_url(url)
+        if shown != url:
+            self._real_urls[shown] = url
+        return shown
 
     def is_healthy(self, url: str) -> bool:
         """False while ``url`` is marked unhealthy (failing fast until its next probe)."""
@@ -238,8 +248,9 @@ class InferenceClient:
     async def _call(self, url: str, model: str | None, method: str, path: str, upload: Frame | None = None) -> Answer:
         """One request with bounded retries; returns any non-transient answer (the caller judges its status)."""
         endpoint = self._endpoint(url)
-        target = url + path
-        self._policy.check_url(target)
+        shown = redact_url(url) + path  # messages show this one: never the credentials
+        target = self._real_urls.get(url, url) + path
+        self._policy.check_url(shown)
         attempt = 0
         while True:
             attempt += 1
@@ -248,12 +259,12 @@ class InferenceClient:
             try:
                 async with endpoint.slots, self._total:
                     answer = await self._send(method, target, upload)
-            except aiohttp.InvalidURL as error:
-                raise InferenceRejected(f"{method} {target}: invalid URL ({error})") from None
+            except aiohttp.InvalidURL:
+                raise InferenceRejected(f"{method} {shown}: invalid URL") from None
             except aiohttp.ClientConnectorError as error:
                 refusal = refused_by_policy(error)
                 if refusal is not None:
-                    raise OutboundRefused(f"{method} {target}: {refusal}") from None
+                    raise OutboundRefused(f"{method} {shown}: {refusal}") from None
                 problem = _describe_error(error, self._settings.timeout_s)
             except (aiohttp.ClientError, TimeoutError) as error:
                 problem = _describe_error(error, self._settings.timeout_s)
@@ -266,7 +277,7 @@ class InferenceClient:
             self._record_failure(url, endpoint, problem)
             if attempt >= self._settings.max_attempts:
                 raise InferenceUnavailable(
-                    f"{method} {target}{for_model(model)} failed {attempt} time(s); last: {problem}", retry_after_s
+                    f"{method} {shown}{for_model(model)} failed {attempt} time(s); last: {problem}", retry_after_s
                 )
             settings = self._settings
             await asyncio.sleep(

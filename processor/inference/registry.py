@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from processor.anonymize.registry import technique_names
 from processor.errors import InferenceRejected, InferenceUnavailable, InvalidConfiguration
 from processor.inference.builtin.catalog import BUILTIN_URL, CATALOG, ModelInfo
-from processor.inference.capabilities import Capabilities, ServiceInfo, normalize_url
+from processor.inference.capabilities import Capabilities, ServiceInfo, normalize_url, redact_url
 from processor.inference.http import InferenceClient
 from processor.settings import InferenceSettings
 from schemas.config import UrlConfiguration
@@ -61,16 +61,19 @@ class UrlRegistry:
         self._builtin = ServiceInfo(BUILTIN_URL, tuple(builtin_models))
         self._lock = asyncio.Lock()
         self._refresh_lock = asyncio.Lock()
-        self._capabilities = Capabilities(builtin=self._builtin)
+        self._remote_builtin_models = settings.remote_builtin_models
+        self._capabilities = Capabilities(builtin=self._builtin, remote_builtin_models=self._remote_builtin_models)
         self._task: asyncio.Task[None] | None = None
         self._discovered = asyncio.Event()
 
     async def __aenter__(self) -> Self:
         """Read the file (a broken one raises :class:`InvalidConfiguration`), start discovery in the background and
         wait for its first round at most ``connect_timeout_s``: a slow or silent URL never holds up the start."""
-        urls = await asyncio.to_thread(read_urls, self._path)
+        urls = self._shown(await asyncio.to_thread(read_urls, self._path))
         services = tuple(self._builtin if url == BUILTIN_URL else ServiceInfo(url, None) for url in urls)
-        self._capabilities = Capabilities(services, self._builtin, tuple(self._techniques()))
+        self._capabilities = Capabilities(
+            services, self._builtin, tuple(self._techniques()), remote_builtin_models=self._remote_builtin_models
+        )
         self._task = asyncio.create_task(self._refresh_forever(), name="inference-registry-refresh")
         try:
             await asyncio.wait_for(self._discovered.wait(), self._settings.connect_timeout_s)
@@ -100,32 +103,38 @@ class UrlRegistry:
         return self._capabilities.urls
 
     async def add(self, url: str) -> str:
-        """Register ``url`` (normalised: trailing slash, lower-case scheme and host) and return it.
+        """Register ``url`` (normalised: trailing slash, lower-case scheme and host) and return it as shown
+        (credentials redacted: ``http://***@host/``).
 
         The URL must answer ``GET {url}models`` first (``builtin`` needs no check). Raises
         :class:`InvalidConfiguration` for a malformed URL or a service that answers but not with models, and
-        :class:`InferenceUnavailable` for one that does not answer. Adding a registered URL changes nothing.
+        :class:`InferenceUnavailable` for one that does not answer. Adding a registered URL changes nothing but
+        its credentials.
         """
         normalized = normalize_url(url)
+        shown = self._client.shown_url(normalized)
         if normalized != BUILTIN_URL:
             try:
-                await self._client.models(normalized)
+                await self._client.models(shown)
             except InferenceUnavailable as error:
-                raise InferenceUnavailable(f"cannot register {normalized}: it does not answer ({error})") from None
+                raise InferenceUnavailable(f"cannot register {shown}: it does not answer ({error})") from None
             except InferenceRejected as error:
-                raise InvalidConfiguration([f"cannot register {normalized}: not an inference API ({error})"]) from None
+                raise InvalidConfiguration([f"cannot register {shown}: not an inference API ({error})"]) from None
         async with self._update() as urls:
-            if normalized not in urls:
+            position = next((i for i, known in enumerate(urls) if redact_url(known) == shown), None)
+            if position is None:
                 urls.append(normalized)
+            else:
+                urls[position] = normalized
         await self.refresh(known_too=False)
-        return normalized
+        return shown
 
     async def remove(self, url: str) -> bool:
-        """Unregister ``url``; False if it was not registered."""
-        normalized = normalize_url(url)
+        """Unregister ``url`` (as written or as shown, ``http://***@host/``); False if it was not registered."""
+        shown = redact_url(normalize_url(url))
         async with self._update() as urls:
-            found = normalized in urls
-            urls[:] = [registered for registered in urls if registered != normalized]
+            found = any(redact_url(registered) == shown for registered in urls)
+            urls[:] = [registered for registered in urls if redact_url(registered) != shown]
         await self.refresh(known_too=False)
         return found
 
@@ -141,7 +150,7 @@ class UrlRegistry:
         A URL that does not answer keeps its last known models and is retried at the next refresh.
         """
         async with self._refresh_lock:
-            urls = await asyncio.to_thread(read_urls, self._path)
+            urls = self._shown(await asyncio.to_thread(read_urls, self._path))
             previous = {service.url: service for service in self._capabilities.services}
             services = await asyncio.gather(
                 *(
@@ -152,9 +161,16 @@ class UrlRegistry:
                 )
             )
             self._capabilities = Capabilities(
-                services=tuple(services), builtin=self._builtin, techniques=tuple(self._techniques())
+                services=tuple(services),
+                builtin=self._builtin,
+                techniques=tuple(self._techniques()),
+                remote_builtin_models=self._remote_builtin_models,
             )
             return self._capabilities
+
+    def _shown(self, urls: Sequence[str]) -> tuple[str, ...]:
+        """The registered URLs as shown (the client keeps their credentials), without duplicates."""
+        return tuple(dict.fromkeys(self._client.shown_url(url) for url in urls))
 
     async def _discover(self, url: str, previous: ServiceInfo | None) -> ServiceInfo:
         if url == BUILTIN_URL:
@@ -209,7 +225,7 @@ def read_urls(path: Path) -> tuple[str, ...]:
     try:
         configuration = UrlConfiguration.model_validate(orjson.loads(raw))
     except (orjson.JSONDecodeError, ValidationError) as error:
-        raise InvalidConfiguration([f"{path} is not a valid URL configuration: {error}"]) from None
+        raise InvalidConfiguration([f"{path} is not a valid URL configuration: {redact_url(str(error))}"]) from None
     return tuple(dict.fromkeys(normalize_url(url) for url in configuration.urls))
 
 

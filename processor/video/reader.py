@@ -22,8 +22,9 @@ from av.sidedata.sidedata import SideData
 from av.sidedata.sidedata import Type as SideDataType
 from av.stream import Disposition, Stream
 from av.video.stream import VideoStream
+from PIL import Image, UnidentifiedImageError
 
-from processor.errors import ImageTooLarge, ObjectNotFound, VideoTooLong, VideoUndecodable
+from processor.errors import ContainerNotAllowed, ImageTooLarge, ObjectNotFound, VideoTooLong, VideoUndecodable
 from processor.frames import BgrImage
 from processor.video.colour import takes_opencv, to_bgr
 
@@ -31,6 +32,13 @@ Item: TypeAlias = "DecodedFrame | Packet[Stream]"
 """What the reader gives: a decoded video frame or an audio packet (PyAV's Packet is generic in its stubs only)."""
 _Raw: TypeAlias = "av.VideoFrame | Packet[Stream]"
 
+DEMUX_OPTIONS = (
+    # Only the demuxers of single-file containers: no hls, dash, concat, image2 patterns, or any other demuxer that
+    # opens further files or URLs (ffmpeg refuses the file before the demuxer reads a byte of it).
+    ("format_whitelist", "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv,asf,mpeg,h264,hevc"),
+    ("protocol_whitelist", "file"),  # and whatever is opened, nested opens included, is a local file only
+)
+_REFERENCE_MARKERS = (b"#EXTM3U", b"ffconcat", b"<?xml", b"<MPD", b"file ")
 _FALLBACK_RATE = Fraction(25)  # for a stream that states no frame rate at all (raw elementary streams)
 _DURATION_SLACK_S = 1.0  # the header's duration and the last timestamp may differ by a frame or so
 _TRUNCATION_SLACK = 0.01  # a stream ending 3 frames or 1 % before its stated duration was cut short
@@ -82,10 +90,18 @@ class VideoReader:
         self._path = path
         self._max_duration_s = max_duration_s
         try:
-            self._container = av.open(str(path), mode="r")
+            self._container = av.open(str(path), mode="r", options=dict(DEMUX_OPTIONS))
         except FileNotFoundError as error:
             raise ObjectNotFound(f"{path}: no such file") from error
         except (av.error.FFmpegError, OSError) as error:
+            image = _image_format(path)
+            if image is not None:
+                raise VideoUndecodable(f"{path.name}: an image ({image}), not a video") from None
+            if _is_reference_format(path):
+                raise ContainerNotAllowed(
+                    f"{path.name}: a playlist or list of other files (HLS, DASH, ffconcat …) is not a video; "
+                    "refused, since its demuxer would open other files"
+                ) from None
             raise VideoUndecodable(
                 f"{path.name}: not a readable video ({_size(path)}; not a video, or truncated): {_reason(error)}"
             ) from error
@@ -257,6 +273,25 @@ def _reason(error: BaseException) -> str:
     if isinstance(error, av.error.FFmpegError | OSError) and error.strerror:
         return str(error.strerror)
     return str(error)
+
+
+def _image_format(path: Path) -> str | None:
+    """The image format of ``path`` from its header (Pillow), or None: ffmpeg's image demuxers are not allowed."""
+    try:
+        with Image.open(path) as header:
+            return (header.format or "image").lower()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+
+
+def _is_reference_format(path: Path) -> bool:
+    """Whether ``path`` starts like a playlist or a list of files (HLS, DASH MPD, ffconcat), BOM and blanks aside."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(64).removeprefix(b"\xef\xbb\xbf").lstrip()
+    except OSError:
+        return False
+    return head.startswith(_REFERENCE_MARKERS)
 
 
 def _size(path: Path) -> str:

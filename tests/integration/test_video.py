@@ -305,7 +305,7 @@ def unknown_codec(path: Path) -> None:
     [
         ("notes.mp4", text_file, "not a readable video (31 bytes; not a video, or truncated)"),
         ("empty.mp4", empty_file, "not a readable video (an empty file"),
-        ("photo.jpg", jpeg_image, "an image (image2), not a video"),
+        ("photo.jpg", jpeg_image, "an image (jpeg), not a video"),  # ffmpeg's image demuxers are not allowed
         ("song.m4a", audio_only, "no video stream (streams: audio (aac))"),
         ("cut.mp4", truncated_index, "not a readable video"),
         ("cut-faststart.mp4", truncated_frames, "truncated or corrupt: an incomplete video packet"),

@@ -6,7 +6,7 @@ import pytest
 
 from processor.errors import InferenceUnavailable, InvalidConfiguration, UnknownLabel, UnknownModel, UnregisteredUrl
 from processor.inference.builtin.catalog import CATALOG, ModelInfo
-from processor.inference.capabilities import Capabilities, ServiceInfo, normalize_url
+from processor.inference.capabilities import Capabilities, ServiceInfo, normalize_url, redact_url
 from schemas.config import InferenceType
 from tests.conftest import sensitive_entry as entry
 
@@ -27,10 +27,33 @@ def capabilities(*services: ServiceInfo) -> Capabilities:
         ("  HTTP://Host:8080/  ", "http://host:8080/"),
         ("https://host/api/v1", "https://host/api/v1/"),
         ("BuiltIn", "builtin"),
+        ("HTTP://Ops:PaSs@Host:8080", "http://Ops:PaSs@host:8080/"),  # credentials kept as written
+        ("http://a:p@ss@Host/", "http://a:p@ss@host/"),
     ],
 )
 def test_normalize_url(raw: str, normalized: str) -> None:
     assert normalize_url(raw) == normalized
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://Ops:PaSs@host:8080/", "http://***@host:8080/"),
+        ("http://a:p@ss@host/v1/", "http://***@host/v1/"),
+        ("http://token@host/", "http://***@host/"),
+        ("http://host:8080/", "http://host:8080/"),
+        ("builtin", "builtin"),
+        ("ftp://u:secret@host", "ftp://***@host"),  # malformed for us, still redacted in messages
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_a_refused_url_is_named_redacted() -> None:
+    with pytest.raises(InvalidConfiguration) as error:
+        normalize_url("ftp://ops:Secret@host/")
+    assert "Secret" not in str(error.value.problems) and "***@host" in str(error.value.problems)
 
 
 @pytest.mark.parametrize("raw", ["ftp://host/", "host:8080", "http:///path", "http://host/?q=1", "file:///etc/passwd"])
@@ -59,8 +82,19 @@ def test_builtin_is_allowed_explicitly_even_when_not_registered() -> None:
     found = capabilities(ServiceInfo(A, (FACES,)))
     route = found.route(entry("centerface", url="builtin"))
     assert (route.url, route.model.name) == ("builtin", "centerface")
+    remote = Capabilities(services=(ServiceInfo(A, (FACES,)),), builtin=BUILTIN, remote_builtin_models=True)
     with pytest.raises(UnknownModel, match="no registered service serves model 'centerface'"):
-        found.route(entry("centerface"))  # without url, only registered services count
+        remote.route(entry("centerface"))  # with remote_builtin_models, without url only registered services count
+
+
+def test_a_registered_url_cannot_take_over_a_builtin_model_name_without_an_explicit_url() -> None:
+    impostor = ServiceInfo(A, (ModelInfo("centerface", InferenceType.detection, ("face",)),))
+    assert capabilities(impostor).route(entry("centerface")).url == "builtin"
+    assert capabilities(impostor, BUILTIN).route(entry("centerface")).url == "builtin"
+    assert capabilities(impostor).route(entry("centerface", url=A)).url == A  # named explicitly: the user's choice
+    assert capabilities(impostor, ServiceInfo(B, (FACES,))).route(entry("faces")).url == B  # other names as before
+    remote = Capabilities(services=(impostor, BUILTIN), builtin=BUILTIN, remote_builtin_models=True)
+    assert remote.route(entry("centerface")).url == A
 
 
 def test_builtin_segmentation_model_also_answers_detection_entries_http_ones_do_not() -> None:

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 import orjson
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from processor import __version__
-from processor.errors import InvalidConfiguration, ProcessorError
+from processor.errors import CannotListen, InvalidConfiguration, ProcessorError
 from processor.logs import configure_logging
-from processor.settings import Settings
+from processor.settings import Settings, unparsable_settings
 from processor.tuning import add_tuning_flags
 
 if TYPE_CHECKING:
@@ -42,10 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         problems = ("ANONYMIZER_" + "__".join(map(str, e["loc"])).upper() + f": {e['msg']}" for e in error.errors())
         return _refuse("invalid settings: " + "; ".join(problems))
+    except SettingsError as error:
+        return _refuse(f"invalid settings: {unparsable_settings(error, os.environ)}")
     configure_logging(settings.log_level, settings.log_format)
     try:
         code: int = arguments.command(arguments, settings)
-    except InvalidConfiguration as error:
+    except (InvalidConfiguration, CannotListen) as error:
         return _refuse(str(error))
     except ProcessorError as error:  # a service the run needs, e.g. an inference URL that does not answer
         print(f"anonymizer: {error.kind}: {error}", file=sys.stderr)  # noqa: T201
@@ -353,16 +356,16 @@ def _check_routes(localizer: InferenceRouter, configuration: UserConfiguration) 
 
 
 def _run(arguments: argparse.Namespace, settings: Settings) -> int:
-    from processor.errors import ProcessorError
+    from processor.errors import ProcessorError, TransientError
     from processor.service import run
 
     flags = {"inbox": arguments.inbox, "completions_file": arguments.completions}
     stream = settings.stream.model_copy(update={key: value for key, value in flags.items() if value is not None})
     try:
         return asyncio.run(run(settings.model_copy(update={"stream": stream})))
-    except ProcessorError as error:  # refused at start: a broken default configuration, no inbox
+    except ProcessorError as error:  # refused at start: a broken default configuration, no inbox, no broker
         print(f"anonymizer: {error}", file=sys.stderr)  # noqa: T201
-        return 2
+        return 1 if isinstance(error, TransientError) else 2
 
 
 def _infer(arguments: argparse.Namespace, settings: Settings) -> int:

@@ -75,6 +75,13 @@ class OutboundRefused(PermanentError, OSError):
     kind = "outbound_refused"
 
 
+class CannotListen(PermanentError):
+    """http.host/http.port cannot be listened on here (port in use, address not of this machine): a settings
+    problem, exit 2 like every other."""
+
+    kind = "cannot_listen"
+
+
 class InvalidConfiguration(PermanentError):
     """A user configuration failed validation; ``problems`` lists every problem found, one line each."""
 

@@ -21,6 +21,7 @@ from processor.envelope import answer, failure
 from processor.errors import ProcessorError, TransientError
 from processor.inference.builtin.catalog import BUILTIN_URL
 from processor.inference.capabilities import Capabilities
+from processor.serving import listen
 from processor.settings import HttpSettings
 from schemas.config import SensitiveInfo, UserConfiguration
 
@@ -49,8 +50,7 @@ async def serve_health(http: HttpSettings, ready: Readiness) -> AsyncIterator[tu
     runner = web.AppRunner(create_health_app(ready))
     await runner.setup()
     try:
-        site = web.TCPSite(runner, http.host, http.port)
-        await site.start()
+        await listen(runner, http.host, http.port)
         host, port = runner.addresses[0][:2]
         log.info("health and metrics on http://%s:%s/ (/health, /ready, /metrics)", host, port)
         yield host, port

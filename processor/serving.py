@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Iterator
 
 from aiohttp import web
+
+from processor.errors import CannotListen
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -27,6 +30,16 @@ def stop_on_signals() -> Iterator[asyncio.Event]:
             loop.remove_signal_handler(signum)
 
 
+async def listen(runner: web.AppRunner, host: str, port: int) -> None:
+    """Start listening on ``host:port``; a port in use or an address not of this machine is a settings problem
+    (exit 2), not a traceback."""
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as error:
+        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        raise CannotListen(f"cannot listen on {host}:{port}: {reason}") from error
+
+
 async def serve_app(app: web.Application, host: str, port: int, banner: str, logger: logging.Logger) -> None:
     """Serve ``app`` until SIGINT or SIGTERM, then finish running requests and stop.
 
@@ -36,7 +49,7 @@ async def serve_app(app: web.Application, host: str, port: int, banner: str, log
     await runner.setup()
     try:
         with stop_on_signals() as stop:
-            await web.TCPSite(runner, host, port).start()
+            await listen(runner, host, port)
             for address in runner.addresses:
                 logger.info(banner.format(url="http://{}:{}/".format(*address[:2])))
             await stop.wait()

@@ -1,18 +1,27 @@
 """The one settings root: every knob of the service, read from ``ANONYMIZER_*`` env vars and/or a file.
 
 Nested sections use ``__``: ``ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS=broker:9092``. Only ``cli.py`` builds
-:class:`Settings` from the environment; every other part receives its own section.
+:class:`Settings` from the environment; every other part receives its own section. An optional setting is set
+to None with the value ``none`` (``ANONYMIZER_VIDEO__MAX_DURATION_S=none``); list and dict settings take JSON
+(``ANONYMIZER_STORAGE__SCHEMES='["s3", "file"]'``).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, model_validator
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _section = ConfigDict(frozen=True, extra="forbid")
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
 
 
 class LimitsSettings(BaseModel):
@@ -168,8 +177,10 @@ class KafkaSettings(BaseModel):
     dead_letter_topic: str = Field(default="frames.dead-letter", description="dead letters out")
     group_id: str = Field(default="anonymizer", description="consumer group shared by all processors")
     client_id: str = "anonymizer"
-    security_protocol: str = Field(default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL")
-    sasl_mechanism: str | None = Field(default=None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="GSSAPI and OAUTHBEARER need code, not settings: not offered"
+    )
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = Field(default=None, description="CA bundle for SSL")
@@ -264,7 +275,12 @@ class JobsSettings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ANONYMIZER_", env_nested_delimiter="__", frozen=True, extra="forbid", env_file=None
+        env_prefix="ANONYMIZER_",
+        env_nested_delimiter="__",
+        env_parse_none_str="none",
+        frozen=True,
+        extra="forbid",
+        env_file=None,
     )
 
     limits: LimitsSettings = LimitsSettings()
@@ -278,5 +294,40 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     video: VideoSettings = VideoSettings()
     jobs: JobsSettings = JobsSettings()
-    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
+    log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = Field(
+        default="INFO", description="any case"
+    )
     log_format: Literal["text", "json"] = Field(default="text", description="json: one JSON object per line")
+
+
+def unparsable_settings(error: Exception, environ: Mapping[str, str]) -> str:
+    """Name the variables behind pydantic-settings' ``SettingsError`` (it names only the top-level field): those
+    whose setting is a list or dict and whose value is not JSON."""
+    match = re.search(r'field "(\w+)"', str(error))
+    field = match.group(1) if match else ""
+    culprits = [
+        name
+        for name, value in sorted(environ.items())
+        if name.upper().startswith(f"ANONYMIZER_{field.upper()}") and _takes_json(name) and not _is_json(value)
+    ]
+    named = ", ".join(culprits) or f"ANONYMIZER_{field.upper()}"
+    return f"{named}: list and dict settings are JSON, e.g. '[\"s3\", \"file\"]' or '{{\"face\": 1.3}}'"
+
+
+def _takes_json(variable: str) -> bool:
+    model: type[BaseModel] | None = Settings
+    annotation: object = None
+    for part in variable.upper().removeprefix("ANONYMIZER_").lower().split("__"):
+        if model is None or part not in model.model_fields:
+            return False
+        annotation = model.model_fields[part].annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return get_origin(annotation) in {list, set, frozenset, dict, tuple} or annotation in {list, set, frozenset, dict}
+
+
+def _is_json(value: str) -> bool:
+    try:
+        orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return False
+    return True

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from types import UnionType
+from typing import Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
@@ -25,7 +27,8 @@ def env_rows(model: type[BaseModel] = Settings, path: str = "") -> list[tuple[st
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(env_rows(annotation, f"{variable}__"))
         else:
-            rows.append((PREFIX + variable, _default(field), field.description or ""))
+            meaning = "; ".join(filter(None, [_choices(annotation), field.description]))
+            rows.append((PREFIX + variable, _default(field), meaning))
     return rows
 
 
@@ -33,6 +36,13 @@ def markdown_table() -> str:
     lines = ["| variable | default | meaning |", "|---|---|---|"]
     lines += [f"| `{variable}` | {default} | {description} |" for variable, default, description in env_rows()]
     return "\n".join(lines) + "\n"
+
+
+def _choices(annotation: object) -> str:
+    """"one of `A`, `B`" for a Literal setting (optional or not), else ""."""
+    members = get_args(annotation) if get_origin(annotation) in {Union, UnionType} else (annotation,)
+    values = [value for member in members if get_origin(member) is Literal for value in get_args(member)]
+    return ("one of " + ", ".join(f"`{value}`" for value in values)) if values else ""
 
 
 def _default(field: FieldInfo) -> str:

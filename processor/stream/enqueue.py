@@ -126,7 +126,7 @@ async def _open_writer(settings: Settings, jsonl: Path) -> AsyncIterator[EventWr
         await producer.start()
     except KafkaError as error:
         await producer.stop()
-        raise BrokerUnavailable(f"cannot connect to {settings.kafka.bootstrap_servers}: {error!r}") from error
+        raise BrokerUnavailable(f"cannot reach {settings.kafka.bootstrap_servers}: {error}") from error
     try:
         kafka_writer = _KafkaWriter(producer, settings.kafka.input_topic)
         yield kafka_writer

@@ -219,6 +219,9 @@ class HttpSettings(BaseModel):
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0, description="POST /anonymize/ body limit")
     max_video_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="POST /anonymize_video/, on disk")
     max_frames_in_flight: int = Field(default=8, ge=1, description="images anonymized at once by the API; more wait")
+    body_timeout_s: float = Field(
+        default=300.0, gt=0, description="a request body must arrive whole within this (408 after): slow uploads end"
+    )
     api_token: SecretStr | None = Field(
         default=None, description="serve: bearer token for every endpoint but public_paths (the admin token works too)"
     )

@@ -96,6 +96,9 @@ class InferenceSettings(BaseModel):
     per_url_concurrency: int = Field(default=8, ge=1, description="requests in flight per inference URL")
     total_concurrency: int = Field(default=64, ge=1, description="requests in flight over all URLs")
     timeout_s: float = Field(default=30.0, gt=0, description="one inference request")
+    max_answer_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="a longer inference answer is refused (read no further)"
+    )
     connect_timeout_s: float = Field(default=5.0, gt=0, description="one connection; also the start-up wait")
     max_attempts: int = Field(default=3, ge=1, description="tries of a request (5xx, timeouts, refused), per event try")
     backoff_base_s: float = Field(default=0.2, gt=0, description="first retry backoff (doubling, jittered)")

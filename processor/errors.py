@@ -126,6 +126,12 @@ class InferenceRejected(PermanentError):
     kind = "inference_rejected"
 
 
+class InferenceAnswerTooLarge(InferenceRejected):
+    """An inference answer over ``inference.max_answer_bytes``: read no further, try no more (it would be again)."""
+
+    kind = "inference_answer_too_large"
+
+
 class VideoUndecodable(PermanentError):
     kind = "video_undecodable"
 

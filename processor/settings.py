@@ -96,6 +96,9 @@ class InferenceSettings(BaseModel):
     per_url_concurrency: int = Field(default=8, ge=1, description="requests in flight per inference URL")
     total_concurrency: int = Field(default=64, ge=1, description="requests in flight over all URLs")
     timeout_s: float = Field(default=30.0, gt=0, description="one inference request")
+    max_answer_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="a longer inference answer is refused (read no further)"
+    )
     connect_timeout_s: float = Field(default=5.0, gt=0, description="one connection; also the start-up wait")
     max_attempts: int = Field(default=3, ge=1, description="tries of a request (5xx, timeouts, refused), per event try")
     backoff_base_s: float = Field(default=0.2, gt=0, description="first retry backoff (doubling, jittered)")
@@ -219,6 +222,9 @@ class HttpSettings(BaseModel):
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0, description="POST /anonymize/ body limit")
     max_video_upload_bytes: int = Field(default=2 * 1024**3, gt=0, description="POST /anonymize_video/, on disk")
     max_frames_in_flight: int = Field(default=8, ge=1, description="images anonymized at once by the API; more wait")
+    body_timeout_s: float = Field(
+        default=300.0, gt=0, description="a request body must arrive whole within this (408 after): slow uploads end"
+    )
     api_token: SecretStr | None = Field(
         default=None, description="serve: bearer token for every endpoint but public_paths (the admin token works too)"
     )

@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
+MAX_ENTRIES = 32
+"""Entries of one configuration: a bound on the inference calls one event or request can cause."""
+
+
 class InferenceType(StrEnum):
     detection = "detection"
     segmentation = "segmentation"
@@ -41,7 +45,11 @@ class UserConfiguration(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    sensitive_info: list[SensitiveInfo] = Field(min_length=1)
+    sensitive_info: list[SensitiveInfo] = Field(
+        min_length=1,
+        max_length=MAX_ENTRIES,
+        description=f"at most {MAX_ENTRIES} entries: each costs an inference call per frame",
+    )
 
     def digest(self) -> str:
         """A short stable hash of the configuration; part of every output key so a replay rewrites the same key."""

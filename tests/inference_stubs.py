@@ -70,6 +70,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+HUGE_ANSWER_BYTES = 32 * 1024 * 1024
+
+
+async def _chunked(request: web.Request, size: int) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    chunk = b" " * (1 << 20)
+    with contextlib.suppress(ConnectionError):  # the client stops reading once over its limit
+        for _ in range(size // len(chunk)):
+            await response.write(chunk)
+        await response.write_eof()
+    return response
+
+
 class InferenceStub:
     """A fake inference service. ``url`` ends with a slash, like a registered URL.
 
@@ -121,7 +136,8 @@ class InferenceStub:
 
     def fail_next(self, fault: str, times: int = 1) -> None:
         """Queue faults for the next requests: ``status:<code>``, ``slow``, ``malformed_json``, ``success_false``,
-        ``malformed_png``, ``rgb_png``."""
+        ``malformed_png``, ``rgb_png``, ``huge`` (a 32 MiB answer that says its length), ``huge_chunked`` (the same
+        sent chunked, no length: the client must count)."""
         self._faults.extend([fault] * times)
 
     async def __aenter__(self) -> Self:
@@ -172,6 +188,10 @@ class InferenceStub:
                 return web.Response(body=b"\x89PNG\r\n\x1a\n truncated", content_type="image/png")
             elif fault == "rgb_png":
                 return web.Response(body=_png(np.zeros((4, 4, 3), np.uint8), "RGB"), content_type="image/png")
+            elif fault == "huge":
+                return web.Response(body=b" " * HUGE_ANSWER_BYTES, content_type="application/json")
+            elif fault == "huge_chunked":
+                return await _chunked(request, HUGE_ANSWER_BYTES)
             return await handler(request)
         finally:
             self.in_flight.leave()

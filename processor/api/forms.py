@@ -3,18 +3,23 @@ folder (never a shared temporary file).
 
 A field may be a file part or a plain text part (the original API's clients send the configuration as a file,
 browsers and curl ``-F name=value`` as text). Parts we do not know are read and dropped, within the same limit.
+A body must arrive whole within ``http.body_timeout_s`` (408 after: a slow upload holds no slot for ever), and a
+body whose framing is broken (no boundary, truncated, bad part headers) is a 400, never a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from processor.api.resources import SETTINGS
 from processor.errors import ObjectTooLarge
 
 MULTIPART = "multipart/form-data"
@@ -42,9 +47,20 @@ async def read_multipart(
         client's file name) instead of memory.
     :raises ObjectTooLarge: as soon as the body passes ``max_bytes`` (a declared Content-Length over it is
         refused before reading).
-    :raises web.HTTPBadRequest: naming what is missing, or a body that is not multipart.
+    :raises web.HTTPBadRequest: naming what is missing, or a body that is not multipart or not well framed.
+    :raises web.HTTPRequestTimeout: when the body has not arrived within ``http.body_timeout_s``.
     """
-    required, spool = tuple(names), spool or {}
+    async with _body_deadline(request):
+        return await _read_multipart(request, tuple(names), max_bytes, spool or {}, tuple(optional))
+
+
+async def _read_multipart(
+    request: web.Request,
+    required: tuple[str, ...],
+    max_bytes: int,
+    spool: Mapping[str, Path],
+    optional: tuple[str, ...],
+) -> Form:
     wanted = (*required, *optional)
     if request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes, request.content_length)
@@ -81,14 +97,33 @@ async def read_multipart(
 
 
 async def read_text_field(request: web.Request, name: str) -> str:
-    """One text field of a urlencoded or multipart form; ``HTTPBadRequest`` when it is missing or empty."""
-    form = await request.post()
+    """One text field of a urlencoded or multipart form; ``HTTPBadRequest`` when it is missing or empty (or the
+    form is not well framed), ``HTTPRequestTimeout`` when it is not there within ``http.body_timeout_s``."""
+    async with _body_deadline(request):
+        form = await request.post()
     value = form.get(name)
     if isinstance(value, web.FileField):
         value = value.file.read().decode("utf-8", errors="replace")
     if not isinstance(value, str) or not value.strip():
         raise web.HTTPBadRequest(text=f"form field {name!r} is missing or empty (send it urlencoded or multipart)")
     return value.strip()
+
+
+@contextlib.asynccontextmanager
+async def _body_deadline(request: web.Request) -> AsyncIterator[None]:
+    timeout_s = request.app[SETTINGS].http.body_timeout_s
+    try:
+        async with asyncio.timeout(timeout_s):
+            yield
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(text=f"the request body did not arrive within {timeout_s:g} s") from None
+    except (ValueError, HttpProcessingError) as error:  # aiohttp's multipart reader: boundary, EOF, part headers
+        raise web.HTTPBadRequest(text=f"malformed form body: {_reason(error)}") from None
+
+
+def _reason(error: Exception) -> str:
+    message = error.message if isinstance(error, HttpProcessingError) else str(error)
+    return message.strip() or type(error).__name__
 
 
 @dataclass(slots=True)

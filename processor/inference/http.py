@@ -28,7 +28,7 @@ from urllib.parse import quote
 import aiohttp
 import numpy as np
 
-from processor.errors import InferenceRejected, InferenceUnavailable, OutboundRefused
+from processor.errors import InferenceAnswerTooLarge, InferenceRejected, InferenceUnavailable, OutboundRefused
 from processor.frames import BoolMask, Box, Frame
 from processor.inference.builtin.catalog import ModelInfo
 from processor.inference.capabilities import redact_url
@@ -291,7 +291,7 @@ class InferenceClient:
         data = upload_form(upload) if upload is not None else None
         request = self._session.request(method, target, data=data, timeout=self._timeout, allow_redirects=False)
         async with request as response:
-            body = await response.read()
+            body = await _read_bounded(response, self._settings.max_answer_bytes, target)
             return Answer(response.status, response.content_type, body, _retry_after(response.headers))
 
     def _endpoint(self, url: str) -> _Endpoint:
@@ -324,6 +324,22 @@ class InferenceClient:
         if endpoint.failures >= self._settings.unhealthy_after_failures:
             log.info("inference service %s answers again", url)
         endpoint.failures = 0
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, max_bytes: int, target: str) -> bytes:
+    """The body, or InferenceAnswerTooLarge as soon as it passes ``max_bytes`` (declared or counted): an answer
+    never costs more memory than the limit."""
+    too_large = InferenceAnswerTooLarge(
+        f"{response.method} {redact_url(target)}: the answer is over inference.max_answer_bytes ({max_bytes} bytes)"
+    )
+    if response.content_length is not None and response.content_length > max_bytes:
+        raise too_large
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > max_bytes:
+            raise too_large
+    return bytes(body)
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -10,7 +10,7 @@ import aiohttp
 import numpy as np
 import pytest
 
-from processor.errors import InferenceRejected, InferenceUnavailable
+from processor.errors import InferenceAnswerTooLarge, InferenceRejected, InferenceUnavailable
 from processor.frames import BgrImage, Frame
 from processor.inference.http import InferenceClient
 from processor.settings import InferenceSettings
@@ -149,6 +149,19 @@ async def test_malformed_json_is_permanent(client: InferenceClient, frame: Frame
         with pytest.raises(InferenceRejected, match="malformed JSON"):
             await client.detect(stub.url, "faces_and_plates", frame, "face")
     assert stub.requests["/models/faces_and_plates/predict"] == 1
+
+
+@pytest.mark.parametrize("fault", ["huge", "huge_chunked"])
+async def test_an_answer_over_the_limit_is_permanent_and_read_no_further(frame: Frame, fault: str) -> None:
+    async with (
+        InferenceStub([DETECTOR]) as stub,
+        InferenceClient(quick_settings(max_answer_bytes=1024 * 1024)) as client,
+    ):
+        stub.fail_next(fault)
+        with pytest.raises(InferenceAnswerTooLarge, match=r"over inference.max_answer_bytes \(1048576 bytes\)"):
+            await client.detect(stub.url, "faces_and_plates", frame, "face")
+        assert stub.requests["/models/faces_and_plates/predict"] == 1
+        assert len(await client.detect(stub.url, "faces_and_plates", frame, "face")) == 1  # the next answer is read
 
 
 async def test_answer_of_the_wrong_shape_is_permanent_and_says_what_is_wrong(client: InferenceClient) -> None:

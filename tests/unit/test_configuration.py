@@ -10,7 +10,7 @@ import pytest
 
 from processor.configuration import default_configuration, load_configuration, parse_configuration
 from processor.errors import InvalidConfiguration
-from schemas.config import UrlConfiguration
+from schemas.config import MAX_ENTRIES, UrlConfiguration
 
 
 def entry(**changes: Any) -> dict[str, Any]:
@@ -59,6 +59,12 @@ def test_empty_list_is_refused() -> None:
     (problem,) = problems_of({"sensitive_info": []})
     assert problem.startswith("sensitive_info:")
     assert "at least 1 item" in problem
+
+
+def test_more_entries_than_the_bound_are_refused_before_any_inference_call() -> None:
+    assert len(parse_configuration({"sensitive_info": [entry()] * MAX_ENTRIES}).sensitive_info) == MAX_ENTRIES
+    (problem,) = problems_of({"sensitive_info": [entry()] * 500})
+    assert problem == "sensitive_info: List should have at most 32 items after validation, not 500"
 
 
 def test_every_problem_is_listed_at_once() -> None:

@@ -24,7 +24,8 @@ Describe = Callable[[ProcessorError], tuple[int, Any]]
 
 
 def answer(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.json_response({"data": data, "error": None, "success": True}, status=status, headers=headers)
+    """A success: ``error`` is the empty string, as in the original services' answers."""
+    return web.json_response({"data": data, "error": "", "success": True}, status=status, headers=headers)
 
 
 def failure(status: int, message: str, data: Any = None, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -40,7 +41,7 @@ def envelope_errors(describe: Describe) -> Middleware:
             return await handler(request)
         except ProcessorError as error:
             status, data = describe(error)
-            headers = _retry_after(error)
+            headers = retry_after(error)
             return failure(status, str(error), data, headers)
         except web.HTTPException as error:
             if error.status < 400:
@@ -66,7 +67,8 @@ def _allow(error: web.HTTPException) -> dict[str, str] | None:
     return {"Allow": allow} if allow else None
 
 
-def _retry_after(error: ProcessorError) -> dict[str, str] | None:
+def retry_after(error: ProcessorError) -> dict[str, str] | None:
+    """A ``Retry-After`` header for a transient error that says when to try again."""
     if isinstance(error, TransientError) and error.retry_after_s is not None:
         return {"Retry-After": str(max(1, math.ceil(error.retry_after_s)))}
     return None

@@ -49,7 +49,7 @@ def _components(endpoints: tuple[Endpoint, ...]) -> tuple[dict[type[BaseModel], 
     wanted: dict[type[BaseModel], JsonSchemaMode] = {}
     for endpoint in endpoints:
         if endpoint.answer is not None:
-            wanted[_answer_model(endpoint.answer)] = "serialization"
+            wanted[_success_model(endpoint.answer, endpoint.enveloped)] = "serialization"
         wanted[endpoint.failure] = "serialization"
         for field in endpoint.form:
             if field.json_model is not None:
@@ -60,9 +60,10 @@ def _components(endpoints: tuple[Endpoint, ...]) -> tuple[dict[type[BaseModel], 
     return refs, dict(sorted(schemas.items()))
 
 
-def _answer_model(data: type[BaseModel]) -> type[BaseModel]:
-    """``Answer[data]`` (pydantic caches parametrised models, so every call gives the same class)."""
-    return Answer.__class_getitem__(data)  # type: ignore[return-value]
+def _success_model(answer: type[BaseModel], enveloped: bool) -> type[BaseModel]:
+    """``Answer[answer]`` (pydantic caches parametrised models, so every call gives the same class), or ``answer``
+    itself for an endpoint that answers outside the envelope."""
+    return Answer.__class_getitem__(answer) if enveloped else answer  # type: ignore[return-value]
 
 
 def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str]) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str]) -> dict[str
 def _success(endpoint: Endpoint, refs: dict[type[BaseModel], str]) -> dict[str, Any]:
     response: dict[str, Any] = {"description": "success"}
     if endpoint.answer is not None:
-        ref = refs[_answer_model(endpoint.answer)]
+        ref = refs[_success_model(endpoint.answer, endpoint.enveloped)]
         response["content"] = {"application/json": {"schema": {"$ref": ref}}}
     else:
         response["content"] = {

@@ -16,7 +16,7 @@ from processor.api.endpoints import Endpoint, FormField
 from processor.api.forms import read_text_field
 from processor.api.resources import LOCALIZER, SETTINGS
 from processor.api.statuses import describe_error
-from processor.envelope import answer, failure, retry_after
+from processor.envelope import answer, failure, json_answer, retry_after
 from processor.errors import (
     InferenceUnavailable,
     InvalidConfiguration,
@@ -99,7 +99,7 @@ async def available_methods(request: web.Request) -> web.Response:
             for label, types in sorted(capabilities.by_label().items())
         }
     )
-    return web.json_response(methods.model_dump(mode="json", exclude_none=True))
+    return json_answer(methods.model_dump(mode="json", exclude_none=True))
 
 
 async def urls(request: web.Request) -> web.Response:

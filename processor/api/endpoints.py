@@ -50,6 +50,7 @@ class Endpoint:
     content_types: tuple[str, ...] = ()  # of a non-JSON answer (an image, the metrics text)
     headers: tuple[tuple[str, str], ...] = ()  # answer headers: name, description
     errors: tuple[tuple[int, str], ...] = ()
+    error_headers: tuple[tuple[str, str], ...] = ()  # headers of every failure answer: name, description
     failure: type[BaseModel] = Failure
     parameters: tuple[tuple[str, str], ...] = ()
     status: int = 200

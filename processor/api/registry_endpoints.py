@@ -132,8 +132,8 @@ def _header_text(text: str) -> str:
 
 _URL_FIELD = FormField("url", "inference API base URL, e.g. http://host:port/ (or 'builtin')")
 _ERROR_HEADERS = (
-    (KIND_HEADER, "on a failure: the error's stable kind (e.g. registry_read_only)"),
-    (DETAIL_HEADER, "on a failure: what exactly went wrong (credentials shown as ***)"),
+    (KIND_HEADER, "the error's stable kind (e.g. registry_read_only)"),
+    (DETAIL_HEADER, "what exactly went wrong, in our words (credentials shown as ***)"),
 )
 _READ_ONLY = (409, "the registry is read-only here (inference.url_registry_read_only, or a read-only file)")
 
@@ -150,7 +150,7 @@ REGISTRY_ENDPOINTS: tuple[Endpoint, ...] = (
         f"`{NOT_ALLOWED}` (403).",
         form=(_URL_FIELD,),
         answer=Message,
-        headers=_ERROR_HEADERS,
+        error_headers=_ERROR_HEADERS,
         errors=(
             (400, "the form field `url` is missing"),
             (403, "the outbound policy refuses the URL's address (loopback, private, metadata)"),
@@ -178,7 +178,7 @@ REGISTRY_ENDPOINTS: tuple[Endpoint, ...] = (
         f'`data` is `["{REMOVED}"]`; a URL that is not registered answers 404 `{NOT_PRESENT}`.',
         form=(_URL_FIELD,),
         answer=Messages,
-        headers=_ERROR_HEADERS,
+        error_headers=_ERROR_HEADERS,
         errors=(
             (400, "the form field `url` is missing"),
             (404, "the URL is not registered"),
@@ -194,7 +194,7 @@ REGISTRY_ENDPOINTS: tuple[Endpoint, ...] = (
         "Configuration",
         f"`builtin` too; it stays usable as an explicit `url` in a configuration. `data` is `{ALL_REMOVED}`.",
         answer=Message,
-        headers=_ERROR_HEADERS,
+        error_headers=_ERROR_HEADERS,
         errors=(_READ_ONLY,),
     ),
     Endpoint(

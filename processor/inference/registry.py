@@ -5,7 +5,8 @@ and every update re-reads the file first, so concurrent updates, from this proce
 Capabilities are rediscovered whenever the registry changes and every ``refresh_interval_s`` (sooner, every
 ``probe_interval_s``, while some URL does not answer). A URL that does not answer is logged and retried; it never
 stops the service from starting, nor delays it by more than ``connect_timeout_s``. A missing file means the
-embedded default: ``{"urls": ["builtin"]}``.
+embedded default: ``{"urls": ["builtin"]}``. A registry managed elsewhere (``inference.url_registry_read_only``, or a
+file or lock the file system refuses to write) refuses every change with :class:`RegistryReadOnly`, file unchanged.
 """
 
 from __future__ import annotations
@@ -110,8 +111,9 @@ class UrlRegistry:
 
         The URL must answer ``GET {url}models`` first (``builtin`` needs no check). Raises
         :class:`InvalidConfiguration` for a malformed URL or a service that answers but not with models, and
-        :class:`InferenceUnavailable` for one that does not answer. Adding a registered URL changes nothing but
-        its credentials.
+        :class:`InferenceUnavailable` for one that does not answer, :class:`RegistryReadOnly` when the registry
+        cannot be changed (with the setting, before any request). Adding a registered URL changes nothing but its
+        credentials; one registered exactly as written is not written again.
         """
         normalized = normalize_url(url)
         shown = self._client.shown_url(normalized)
@@ -136,7 +138,8 @@ class UrlRegistry:
         return shown
 
     async def remove(self, url: str) -> bool:
-        """Unregister ``url`` (as written or as shown, ``http://***@host/``); False if it was not registered."""
+        """Unregister ``url`` (as written or as shown, ``http://***@host/``); False if it was not registered.
+        Raises :class:`RegistryReadOnly` when the registry cannot be changed."""
         shown = redact_url(normalize_url(url))
         if self._settings.url_registry_read_only:
             raise self._read_only()

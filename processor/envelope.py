@@ -7,6 +7,7 @@ envelope with an honest status code, and an unplanned exception as a logged 500 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -23,12 +24,22 @@ Describe = Callable[[ProcessorError], tuple[int, Any]]
 """An error → its status code and the ``data`` of the failure answer."""
 
 
+def dump_json(document: Any) -> str:
+    """JSON as the original services (FastAPI) wrote it: compact, UTF-8, so that their answers compare byte for byte."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_answer(document: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.json_response(document, status=status, headers=headers, dumps=dump_json)
+
+
 def answer(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.json_response({"data": data, "error": None, "success": True}, status=status, headers=headers)
+    """A success: ``error`` is the empty string, as in the original services' answers."""
+    return json_answer({"data": data, "error": "", "success": True}, status, headers)
 
 
 def failure(status: int, message: str, data: Any = None, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.json_response({"data": data, "error": message, "success": False}, status=status, headers=headers)
+    return json_answer({"data": data, "error": message, "success": False}, status, headers)
 
 
 def envelope_errors(describe: Describe) -> Middleware:
@@ -40,7 +51,7 @@ def envelope_errors(describe: Describe) -> Middleware:
             return await handler(request)
         except ProcessorError as error:
             status, data = describe(error)
-            headers = _retry_after(error)
+            headers = retry_after(error)
             return failure(status, str(error), data, headers)
         except web.HTTPException as error:
             if error.status < 400:
@@ -66,7 +77,8 @@ def _allow(error: web.HTTPException) -> dict[str, str] | None:
     return {"Allow": allow} if allow else None
 
 
-def _retry_after(error: ProcessorError) -> dict[str, str] | None:
+def retry_after(error: ProcessorError) -> dict[str, str] | None:
+    """A ``Retry-After`` header for a transient error that says when to try again."""
     if isinstance(error, TransientError) and error.retry_after_s is not None:
         return {"Retry-After": str(max(1, math.ceil(error.retry_after_s)))}
     return None

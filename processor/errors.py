@@ -92,6 +92,13 @@ class InvalidConfiguration(PermanentError):
         self.problems = problems
 
 
+class RegistryReadOnly(PermanentError):
+    """A change of the URL registry where it cannot be written: ``inference.url_registry_read_only``, or a file
+    (or its lock) on a read-only file system or without write permission, e.g. a Kubernetes ConfigMap."""
+
+    kind = "registry_read_only"
+
+
 class ObjectNotFound(PermanentError):
     kind = "object_not_found"
 

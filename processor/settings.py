@@ -93,6 +93,10 @@ class InferenceSettings(BaseModel):
     url_configuration: Path = Field(
         default=Path("jsonFiles/url_configuration.json"), description="the URL registry file; missing = builtin only"
     )
+    url_registry_read_only: bool = Field(
+        default=False,
+        description="serve: /set_url, /remove_url, /remove_all_urls answer 409 (the file is managed elsewhere)",
+    )
     per_url_concurrency: int = Field(default=8, ge=1, description="requests in flight per inference URL")
     total_concurrency: int = Field(default=64, ge=1, description="requests in flight over all URLs")
     timeout_s: float = Field(default=30.0, gt=0, description="one inference request")
@@ -233,7 +237,7 @@ class HttpSettings(BaseModel):
         description="serve: bearer token for /set_url, /remove_url, /remove_all_urls; None = loopback only",
     )
     public_paths: frozenset[str] = Field(
-        default=frozenset({"/health", "/ready", "/docs", "/openapi.json"}),
+        default=frozenset({"/", "/health", "/ready", "/docs", "/openapi.json"}),
         description='serve: paths answered without a token (JSON list; add "/metrics" for token-less scrapes)',
     )
     allow_unauthenticated: bool = Field(

@@ -18,7 +18,7 @@ class Answer(BaseModel, Generic[DataT]):
     model_config = _answer
 
     data: DataT
-    error: None = None
+    error: Literal[""] = ""
     success: Literal[True] = True
 
 
@@ -41,27 +41,45 @@ class Failure(BaseModel):
     success: Literal[False] = False
 
 
-class UrlState(BaseModel):
-    model_config = _answer
-
-    reachable: bool = Field(description="the URL answered model discovery")
-    error: str | None = Field(default=None, description="its last problem, if any")
-
-
 class UrlList(BaseModel):
-    """The registered inference URLs, in routing order (the first that serves a model wins)."""
+    """``/list_urls``: the registered inference URLs (credentials shown as ``***``), in routing order."""
 
     model_config = _answer
 
     urls: list[str]
-    status: dict[str, UrlState] = Field(default_factory=dict, description="per URL: did discovery reach it")
 
 
-class UrlChange(BaseModel):
+class Message(RootModel[str]):
+    """What was done, in the original API's words (e.g. ``url added successfully``)."""
+
     model_config = _answer
 
-    url: str = Field(description="the URL as registered (normalised: lower-case host, trailing slash)")
-    message: str
+
+class Messages(RootModel[list[str]]):
+    """What was done, as the original API said it: a one-element list (``["url removed successfully"]``)."""
+
+    model_config = _answer
+
+
+class UrlStatus(BaseModel):
+    """One registered URL as the API knows it now."""
+
+    model_config = _answer
+
+    url: str = Field(description="as registered (normalised; credentials shown as ***)")
+    builtin: bool = Field(description="the bundled models, in this process (the registry entry `builtin`)")
+    reachable: bool = Field(description="the last model discovery reached it")
+    error: str | None = Field(default=None, description="its last problem, if any")
+    models: list[str] | None = Field(description="the models it serves, as last discovered; null: never reached")
+
+
+class Urls(BaseModel):
+    """``GET /urls``: every registered URL with its state, in routing order (the first that serves a model wins)."""
+
+    model_config = _answer
+
+    urls: list[UrlStatus]
+    read_only: bool = Field(description="inference.url_registry_read_only: the registry endpoints answer 409")
 
 
 class LabelMethods(BaseModel):
@@ -75,7 +93,8 @@ class LabelMethods(BaseModel):
 
 
 class AvailableMethods(RootModel[dict[str, LabelMethods]]):
-    """label → ``detection``/``segmentation`` → URL → models, plus ``technique`` (the original API's shape)."""
+    """label → ``detection``/``segmentation`` → URL → models, plus ``technique``: the original API's answer, not in
+    the envelope (its users read ``response.json()["face"]``)."""
 
     model_config = _answer
 

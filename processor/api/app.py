@@ -66,6 +66,12 @@ def create_app(settings: Settings) -> web.Application:
 
 async def serve_api(settings: Settings) -> None:
     """Serve on ``http.host:http.port`` until SIGINT or SIGTERM, then finish running requests and stop."""
+    inference = settings.inference
+    log.info(
+        "inference URL registry: %s (%s)",
+        inference.url_configuration.absolute(),
+        "read-only: inference.url_registry_read_only" if inference.url_registry_read_only else "changed by /set_url",
+    )
     await serve_app(
         create_app(settings), settings.http.host, settings.http.port, "anonymization API on {url} (docs: /docs)", log
     )

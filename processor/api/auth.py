@@ -42,13 +42,14 @@ class Scope(enum.Enum):
 
 
 def scope_of(path: str, public_paths: frozenset[str]) -> Scope:
-    """The scope ``path`` needs; a public path covers its sub-paths (``/docs`` covers ``/docs/assets/…``)."""
+    """The scope ``path`` needs; a public path covers its sub-paths (``/docs`` covers ``/docs/assets/…``), but
+    ``/`` covers only itself."""
     trimmed = path.rstrip("/") or "/"
     if trimmed in ADMIN_PATHS:
         return Scope.admin
     for public in public_paths:
         root = public.rstrip("/") or "/"
-        if trimmed == root or trimmed.startswith(root.rstrip("/") + "/"):
+        if trimmed == root or (root != "/" and trimmed.startswith(root + "/")):  # "/" covers itself only
             return Scope.public
     return Scope.api
 

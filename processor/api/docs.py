@@ -37,8 +37,10 @@ _PAGE = """<!DOCTYPE html>
 
 
 def docs_routes() -> list[web.RouteDef | web.StaticDef]:
-    """``/openapi.json``, ``/docs`` (redirected to ``/docs/``, so the page's relative links resolve) and its assets."""
+    """``/openapi.json``, ``/docs`` (redirected to ``/docs/``, so the page's relative links resolve) and its assets;
+    ``/`` redirects to the docs too."""
     return [
+        web.get("/", _to_docs),
         web.get("/openapi.json", _document),
         web.get("/docs", _to_docs),
         web.get("/docs/", _page),

@@ -29,6 +29,8 @@ class Endpoint:
     """``path`` as the original API spelled it; the variant with (or without) a trailing slash works too.
 
     :param answer: the model of ``data`` in a JSON success answer; ``None`` for an answer of ``content_types``.
+    :param enveloped: False for a success answered as ``answer`` itself, outside the envelope (as the original
+        API answered ``/available_methods/``).
     :param errors: the failure status codes it may answer, each with what it means there; each answer is a
         ``failure`` model.
     :param parameters: the ``{name}`` parts of ``path``, each with its description.
@@ -44,9 +46,11 @@ class Endpoint:
     form: tuple[FormField, ...] = ()
     form_type: FormType = "application/x-www-form-urlencoded"
     answer: type[BaseModel] | None = None
+    enveloped: bool = True
     content_types: tuple[str, ...] = ()  # of a non-JSON answer (an image, the metrics text)
     headers: tuple[tuple[str, str], ...] = ()  # answer headers: name, description
     errors: tuple[tuple[int, str], ...] = ()
+    error_headers: tuple[tuple[str, str], ...] = ()  # headers of every failure answer: name, description
     failure: type[BaseModel] = Failure
     parameters: tuple[tuple[str, str], ...] = ()
     status: int = 200

@@ -21,8 +21,10 @@ OPENAPI_VERSION = "3.0.3"
 _REF = "#/components/schemas/{model}"
 _DESCRIPTION = (
     "Hides faces, licence plates, persons and any label of your own inference services in images. "
-    "Compatible with the original anonymization API's endpoints and `{data, error, success}` envelope, with "
-    "honest status codes: 400 bad input, 404 unknown, 413 too large, 422 invalid configuration (every problem "
+    "Compatible with the original anonymization API's endpoints and `{data, error, success}` envelope (`error` is "
+    '`""` on success); the URL registry endpoints and `/available_methods/` answer the original\'s exact bodies '
+    "(the error kind in `X-Anonymizer-Error-Kind`; each URL's state in `GET /urls`). Status codes are honest: "
+    "400 bad input, 404 unknown, 409 read-only registry, 413 too large, 422 invalid configuration (every problem "
     "listed in `data.problems`), 502/503 when an inference service fails. Every path also works with (or "
     "without) a trailing slash. Videos that take minutes: submit a job (`POST /jobs/video`), poll it, fetch its "
     "result."
@@ -49,7 +51,7 @@ def _components(endpoints: tuple[Endpoint, ...]) -> tuple[dict[type[BaseModel], 
     wanted: dict[type[BaseModel], JsonSchemaMode] = {}
     for endpoint in endpoints:
         if endpoint.answer is not None:
-            wanted[_answer_model(endpoint.answer)] = "serialization"
+            wanted[_success_model(endpoint.answer, endpoint.enveloped)] = "serialization"
         wanted[endpoint.failure] = "serialization"
         for field in endpoint.form:
             if field.json_model is not None:
@@ -60,9 +62,10 @@ def _components(endpoints: tuple[Endpoint, ...]) -> tuple[dict[type[BaseModel], 
     return refs, dict(sorted(schemas.items()))
 
 
-def _answer_model(data: type[BaseModel]) -> type[BaseModel]:
-    """``Answer[data]`` (pydantic caches parametrised models, so every call gives the same class)."""
-    return Answer.__class_getitem__(data)  # type: ignore[return-value]
+def _success_model(answer: type[BaseModel], enveloped: bool) -> type[BaseModel]:
+    """``Answer[answer]`` (pydantic caches parametrised models, so every call gives the same class), or ``answer``
+    itself for an endpoint that answers outside the envelope."""
+    return Answer.__class_getitem__(answer) if enveloped else answer  # type: ignore[return-value]
 
 
 def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str]) -> dict[str, Any]:
@@ -85,25 +88,28 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str]) -> dict[str
         operation["responses"][str(status)] = {
             "description": meaning,
             "content": {"application/json": {"schema": {"$ref": refs[endpoint.failure]}}},
+            **_headers(endpoint.error_headers),
         }
     return operation
+
+
+def _headers(headers: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    if not headers:
+        return {}
+    return {"headers": {name: {"description": meaning, "schema": {"type": "string"}} for name, meaning in headers}}
 
 
 def _success(endpoint: Endpoint, refs: dict[type[BaseModel], str]) -> dict[str, Any]:
     response: dict[str, Any] = {"description": "success"}
     if endpoint.answer is not None:
-        ref = refs[_answer_model(endpoint.answer)]
+        ref = refs[_success_model(endpoint.answer, endpoint.enveloped)]
         response["content"] = {"application/json": {"schema": {"$ref": ref}}}
     else:
         response["content"] = {
             content_type: {"schema": {"type": "string"} if content_type.startswith("text/") else _BINARY}
             for content_type in endpoint.content_types
         }
-    if endpoint.headers:
-        response["headers"] = {
-            name: {"description": meaning, "schema": {"type": "string"}} for name, meaning in endpoint.headers
-        }
-    return response
+    return {**response, **_headers(endpoint.headers)}
 
 
 _BINARY = {"type": "string", "format": "binary"}

@@ -1,4 +1,5 @@
-"""The endpoints of the original anonymization API: URL registry, capabilities, image and video anonymization.
+"""The endpoints of the original anonymization API: image and video anonymization, after those of the URL registry
+and capabilities (:mod:`processor.api.registry_endpoints`).
 
 JSON answers keep the original ``{data, error, success}`` envelope; status codes are honest (see
 :mod:`processor.api.statuses`). ``POST /anonymize/`` answers the anonymized image itself, in the input's format
@@ -13,64 +14,17 @@ from aiohttp import web
 
 from processor import metrics
 from processor.api.endpoints import Endpoint, FormField
-from processor.api.forms import read_multipart, read_text_field
+from processor.api.forms import read_multipart
+from processor.api.registry_endpoints import REGISTRY_ENDPOINTS
 from processor.api.resources import FRAME_SLOTS, LOCALIZER, SETTINGS
 from processor.api.video import anonymize_video
 from processor.configuration import default_configuration, parse_configuration
-from processor.envelope import answer, failure
-from processor.inference.capabilities import normalize_url, redact_url
 from processor.media import CONTENT_TYPES
 from processor.pipeline import anonymize_image
 from processor.video.writer import CONTAINERS
-from schemas.api import AvailableMethods, FailureDetail, LabelMethods, UrlChange, UrlList, UrlState
 from schemas.config import UserConfiguration
 
 _EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
-
-
-async def set_url(request: web.Request) -> web.Response:
-    registry = request.app[LOCALIZER].registry
-    url = await read_text_field(request, "url")
-    known = set(registry.urls)
-    registered = await registry.add(url)
-    message = "url already registered" if registered in known else "url added successfully"
-    return answer(UrlChange(url=registered, message=message).model_dump(mode="json"))
-
-
-async def list_urls(request: web.Request) -> web.Response:
-    capabilities = request.app[LOCALIZER].registry.capabilities
-    status = {
-        service.url: UrlState(reachable=service.models is not None and service.error is None, error=service.error)
-        for service in capabilities.services
-    }
-    return answer(UrlList(urls=list(capabilities.urls), status=status).model_dump(mode="json"))
-
-
-async def remove_url(request: web.Request) -> web.Response:
-    registry = request.app[LOCALIZER].registry
-    url = redact_url(normalize_url(await read_text_field(request, "url")))
-    if not await registry.remove(url):
-        registered = ", ".join(registry.urls) or "none"
-        problem = f"url {url!r} is not registered (registered: {registered})"
-        return failure(404, problem, FailureDetail(kind="unregistered_url", problems=[problem]).model_dump())
-    return answer(UrlChange(url=url, message="url removed successfully").model_dump(mode="json"))
-
-
-async def remove_all_urls(request: web.Request) -> web.Response:
-    await request.app[LOCALIZER].registry.remove_all()
-    return answer(UrlList(urls=[]).model_dump(mode="json"))
-
-
-async def available_methods(request: web.Request) -> web.Response:
-    capabilities = request.app[LOCALIZER].registry.capabilities
-    techniques = list(capabilities.techniques)
-    methods = AvailableMethods(
-        {
-            label: LabelMethods.model_validate({**types, "technique": techniques})
-            for label, types in sorted(capabilities.by_label().items())
-        }
-    )
-    return answer(methods.model_dump(mode="json", exclude_none=True))
 
 
 async def anonymize(request: web.Request) -> web.Response:
@@ -98,7 +52,6 @@ async def anonymize(request: web.Request) -> web.Response:
     return web.Response(body=image.data, content_type=image.content_type, headers=headers)
 
 
-_URL_FIELD = FormField("url", "inference API base URL, e.g. http://host:port/ (or 'builtin')")
 _CONFIGURATION_FIELD = FormField(
     "configuration",
     "user configuration: JSON text or a .json file (as the original API's clients send it)",
@@ -111,59 +64,7 @@ _UPSTREAM_ERRORS = (
 )
 
 ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint(
-        "POST",
-        "/set_url",
-        set_url,
-        "Register an inference API URL",
-        "Configuration",
-        "The URL must answer `GET {url}models`; it is then discovered (models, types, labels) and listed by "
-        "`/available_methods/`. Registering a registered URL changes nothing.",
-        form=(_URL_FIELD,),
-        answer=UrlChange,
-        errors=(
-            (400, "the form field `url` is missing"),
-            (422, "not an http(s) URL, or not an inference API"),
-            (503, "the URL does not answer"),
-        ),
-    ),
-    Endpoint(
-        "GET",
-        "/list_urls",
-        list_urls,
-        "List the registered inference URLs",
-        "Configuration",
-        "In routing order: without an explicit `url`, an entry goes to the first URL serving its model and label.",
-        answer=UrlList,
-    ),
-    Endpoint(
-        "POST",
-        "/remove_url",
-        remove_url,
-        "Unregister an inference URL",
-        "Configuration",
-        form=(_URL_FIELD,),
-        answer=UrlChange,
-        errors=((400, "the form field `url` is missing"), (404, "the URL is not registered")),
-    ),
-    Endpoint(
-        "POST",
-        "/remove_all_urls",
-        remove_all_urls,
-        "Unregister every inference URL",
-        "Configuration",
-        "`builtin` too; it stays usable as an explicit `url` in a configuration.",
-        answer=UrlList,
-    ),
-    Endpoint(
-        "GET",
-        "/available_methods/",
-        available_methods,
-        "What can be hidden, where, and how",
-        "Configuration",
-        "label → `detection`/`segmentation` → URL → model names, and `technique`: the anonymization techniques.",
-        answer=AvailableMethods,
-    ),
+    *REGISTRY_ENDPOINTS,
     Endpoint(
         "POST",
         "/anonymize/",

@@ -18,6 +18,7 @@ from processor.errors import (
     OutboundRefused,
     PermanentError,
     ProcessorError,
+    RegistryReadOnly,
     TransientError,
     UnknownLabel,
     UnknownModel,
@@ -39,6 +40,7 @@ STATUS: tuple[tuple[type[ProcessorError], int], ...] = (
     (ObjectTooLarge, 413),
     (VideoTooLong, 413),
     (ObjectNotFound, 404),
+    (RegistryReadOnly, 409),  # the URL registry is managed elsewhere (a ConfigMap): the change conflicts with that
     (InferenceRejected, 502),  # the inference service answered, but not as the contract says
     (PermanentError, 400),
     (TransientError, 503),  # an inference service (or storage) is unavailable: try again later

@@ -5,13 +5,15 @@ and every update re-reads the file first, so concurrent updates, from this proce
 Capabilities are rediscovered whenever the registry changes and every ``refresh_interval_s`` (sooner, every
 ``probe_interval_s``, while some URL does not answer). A URL that does not answer is logged and retried; it never
 stops the service from starting, nor delays it by more than ``connect_timeout_s``. A missing file means the
-embedded default: ``{"urls": ["builtin"]}``.
+embedded default: ``{"urls": ["builtin"]}``. A registry managed elsewhere (``inference.url_registry_read_only``, or a
+file or lock the file system refuses to write) refuses every change with :class:`RegistryReadOnly`, file unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -25,7 +27,7 @@ import orjson
 from pydantic import ValidationError
 
 from processor.anonymize.registry import technique_names
-from processor.errors import InferenceRejected, InferenceUnavailable, InvalidConfiguration
+from processor.errors import InferenceRejected, InferenceUnavailable, InvalidConfiguration, RegistryReadOnly
 from processor.inference.builtin.catalog import BUILTIN_URL, CATALOG, ModelInfo
 from processor.inference.capabilities import Capabilities, ServiceInfo, normalize_url, redact_url
 from processor.inference.http import InferenceClient
@@ -35,6 +37,7 @@ from schemas.config import UrlConfiguration
 log = logging.getLogger(__name__)
 
 DEFAULT_URLS = (BUILTIN_URL,)
+_READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class UrlRegistry:
@@ -108,11 +111,14 @@ class UrlRegistry:
 
         The URL must answer ``GET {url}models`` first (``builtin`` needs no check). Raises
         :class:`InvalidConfiguration` for a malformed URL or a service that answers but not with models, and
-        :class:`InferenceUnavailable` for one that does not answer. Adding a registered URL changes nothing but
-        its credentials.
+        :class:`InferenceUnavailable` for one that does not answer, :class:`RegistryReadOnly` when the registry
+        cannot be changed (with the setting, before any request). Adding a registered URL changes nothing but its
+        credentials; one registered exactly as written is not written again.
         """
         normalized = normalize_url(url)
         shown = self._client.shown_url(normalized)
+        if self._settings.url_registry_read_only and normalized not in await self._registered():
+            raise self._read_only()  # before any request: a refused change contacts no host
         if normalized != BUILTIN_URL:
             try:
                 await self._client.models(shown)
@@ -120,6 +126,8 @@ class UrlRegistry:
                 raise InferenceUnavailable(f"cannot register {shown}: it does not answer ({error})") from None
             except InferenceRejected as error:
                 raise InvalidConfiguration([f"cannot register {shown}: not an inference API ({error})"]) from None
+        if normalized in await self._registered():
+            return shown  # registered exactly as written: nothing to write (a read-only registry answers too)
         async with self._update() as urls:
             position = next((i for i, known in enumerate(urls) if redact_url(known) == shown), None)
             if position is None:
@@ -130,8 +138,11 @@ class UrlRegistry:
         return shown
 
     async def remove(self, url: str) -> bool:
-        """Unregister ``url`` (as written or as shown, ``http://***@host/``); False if it was not registered."""
+        """Unregister ``url`` (as written or as shown, ``http://***@host/``); False if it was not registered.
+        Raises :class:`RegistryReadOnly` when the registry cannot be changed."""
         shown = redact_url(normalize_url(url))
+        if self._settings.url_registry_read_only:
+            raise self._read_only()
         async with self._update() as urls:
             found = any(redact_url(registered) == shown for registered in urls)
             urls[:] = [registered for registered in urls if redact_url(registered) != shown]
@@ -140,6 +151,8 @@ class UrlRegistry:
 
     async def remove_all(self) -> None:
         """Unregister every URL (``builtin`` too): the file then lists none."""
+        if self._settings.url_registry_read_only:
+            raise self._read_only()
         async with self._update() as urls:
             urls.clear()
         await self.refresh(known_too=False)
@@ -167,6 +180,21 @@ class UrlRegistry:
                 remote_builtin_models=self._remote_builtin_models,
             )
             return self._capabilities
+
+    async def _registered(self) -> tuple[str, ...]:
+        return await asyncio.to_thread(read_urls, self._path)
+
+    def _read_only(self, cause: OSError | None = None) -> RegistryReadOnly:
+        where = f"the url registry {self._path.absolute()}"
+        why = (
+            f"cannot be written ({cause.strerror}): it is read-only in this deployment"
+            if cause is not None
+            else "is read-only in this deployment (inference.url_registry_read_only)"
+        )
+        return RegistryReadOnly(
+            f"{where} {why}; edit the file where it is managed (on Kubernetes: the anonymizer-files ConfigMap), "
+            f"it is read again within {self._settings.refresh_interval_s:g} s"
+        )
 
     def _shown(self, urls: Sequence[str]) -> tuple[str, ...]:
         """The registered URLs as shown (the client keeps their credentials), without duplicates."""
@@ -198,15 +226,28 @@ class UrlRegistry:
 
     @contextlib.asynccontextmanager
     async def _update(self) -> AsyncIterator[list[str]]:
-        """Yield the file's current URLs for editing, then write them atomically, all under both locks."""
+        """Yield the file's current URLs for editing, then write them atomically, all under both locks.
+
+        Raises :class:`RegistryReadOnly` when the file or its lock cannot be written (read-only file system, no
+        permission): the file is then unchanged.
+        """
         async with self._lock:
-            lock_file = await asyncio.to_thread(_lock, self._path)
+            try:
+                lock_file = await asyncio.to_thread(_lock, self._path)
+            except OSError as error:
+                raise self._read_only_or(error) from None
             try:
                 urls = list(await asyncio.to_thread(read_urls, self._path))
                 yield urls
-                await asyncio.to_thread(write_urls, self._path, urls)
+                try:
+                    await asyncio.to_thread(write_urls, self._path, urls)
+                except OSError as error:
+                    raise self._read_only_or(error) from None
             finally:
                 lock_file.close()  # closing releases the flock
+
+    def _read_only_or(self, error: OSError) -> OSError | RegistryReadOnly:
+        return self._read_only(error) if error.errno in _READ_ONLY_ERRNOS else error
 
 
 async def _same(service: ServiceInfo) -> ServiceInfo:

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,8 +150,10 @@ def start_server(
     *,
     timeout_s: float = 30.0,
     attempts: int = 3,
+    env: Mapping[str, str] | None = None,
 ) -> ServerProcess:
-    """Start ``argv(port)`` on a free port and wait until ``ready(port)``; retry on a new port if it dies early."""
+    """Start ``argv(port)`` on a free port (in ``env``, else this process's environment) and wait until
+    ``ready(port)``; retry on a new port if it dies early."""
     failures: list[str] = []
     for attempt in range(attempts):
         port = free_port()
@@ -163,6 +165,7 @@ def start_server(
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,
+                env=env,
             )
         server = ServerProcess(name, port, process, log_path)
         deadline = time.monotonic() + timeout_s

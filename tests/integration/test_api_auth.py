@@ -120,9 +120,9 @@ async def test_admin_endpoints_answer_401_without_and_403_with_a_wrong_or_api_to
 
 async def test_every_endpoint_but_the_public_ones_needs_a_token(api: Api, astronaut_jpeg: bytes) -> None:
     client = await api(**with_tokens())
-    for path in ("/health", "/ready", "/openapi.json", "/docs/"):
+    for path in ("/health", "/ready", "/openapi.json", "/docs/", "/"):
         assert (await client.get(path)).status == 200, path
-    for path in ("/list_urls", "/available_methods/", "/metrics", "/no/such/path"):
+    for path in ("/list_urls", "/urls", "/available_methods/", "/metrics", "/no/such/path"):
         assert await refusal(await client.get(path)) == (401, "unauthenticated"), path
         assert await refusal(await client.get(path, headers=bearer("x" * 20))) == (403, "forbidden"), path
     for token in (API_TOKEN, ADMIN_TOKEN):
@@ -133,6 +133,14 @@ async def test_every_endpoint_but_the_public_ones_needs_a_token(api: Api, astron
         "/anonymize/", data=anonymize_form(astronaut_jpeg, FACES_WITHOUT_URL), headers=bearer(API_TOKEN)
     )
     assert response.status == 200, await response.text()
+
+
+async def test_the_root_path_is_public_without_making_every_path_public(api: Api) -> None:
+    client = await api(**with_tokens(), public_paths=frozenset({"/"}))
+    response = await client.get("/", allow_redirects=False)
+    assert response.status == 301 and response.headers["Location"] == "/docs/"
+    for path in ("/list_urls", "/metrics", "/docs/"):  # "/" covers itself only
+        assert await refusal(await client.get(path)) == (401, "unauthenticated"), path
 
 
 async def test_metrics_can_be_made_public(api: Api) -> None:

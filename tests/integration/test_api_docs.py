@@ -48,6 +48,33 @@ async def test_openapi_json_is_a_valid_openapi_3_document_of_every_route(client:
     assert entry["url"]["nullable"] is True and entry["anonymization_degree"]["maximum"] == 1.0
 
 
+async def test_openapi_describes_the_original_answers_and_the_registry_states(client: TestClient[Any, Any]) -> None:
+    document = await (await client.get("/openapi.json")).json()
+    schemas, paths = document["components"]["schemas"], document["paths"]
+
+    def success(path: str, method: str = "get") -> dict[str, Any]:
+        reference = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        return dict(schemas[reference.rsplit("/", 1)[1]])
+
+    methods = success("/available_methods/")  # not in the envelope: the label index itself
+    assert "data" not in methods.get("properties", {}) and "LabelMethods" in str(methods["additionalProperties"])
+    added = success("/set_url", "post")["properties"]
+    assert added["error"]["enum"] == [""] and added["data"]["$ref"].endswith("/Message")
+    assert success("/remove_url", "post")["properties"]["data"]["$ref"].endswith("/Messages")
+    assert {"403", "409", "422", "503"} <= set(paths["/set_url"]["post"]["responses"])
+    assert "409" in paths["/remove_all_urls"]["post"]["responses"]
+    states = schemas["UrlStatus"]["properties"]
+    assert {"url", "builtin", "reachable", "error", "models"} <= set(states)
+    assert "X-Anonymizer-Error-Kind" in paths["/set_url"]["post"]["responses"]["409"]["headers"]
+    assert "headers" not in paths["/set_url"]["post"]["responses"]["200"]
+
+
+async def test_the_root_path_leads_to_the_docs(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/")
+    assert response.status == 200 and str(response.url).endswith("/docs/")
+    assert "SwaggerUIBundle" in await response.text()
+
+
 async def test_docs_serve_swagger_ui_and_every_asset_locally(client: TestClient[Any, Any]) -> None:
     response = await client.get("/docs")  # redirected to /docs/
     assert response.status == 200 and response.content_type == "text/html"

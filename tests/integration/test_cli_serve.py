@@ -115,3 +115,28 @@ def test_serve_refuses_a_broken_registry_file(registry: Path, tmp_path: Path) ->
         if process.poll() is None:
             process.kill()
     assert "not a valid URL configuration" in stderr.read_text()
+
+
+def test_serve_logs_the_absolute_path_of_a_relative_registry(tmp_path: Path) -> None:
+    registry = tmp_path / "jsonFiles" / "url_configuration.json"
+    registry.parent.mkdir()
+    registry.write_text('{"urls": ["builtin"]}')
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("ANONYMIZER_")}
+    stderr = tmp_path / "serve.stderr"
+    with stderr.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "processor", "serve", "--port", str(free_port())],
+            env={**environment, **LOOPBACK_ENV},
+            cwd=tmp_path,  # the default inference.url_configuration, jsonFiles/url_configuration.json, is relative
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "anonymization API on" not in stderr.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, stderr.read_text()
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    assert f"inference URL registry: {registry} (changed by /set_url)" in stderr.read_text()

@@ -95,7 +95,8 @@ async def test_set_url_cannot_register_or_read_an_internal_service(tmp_path: Pat
             response = await api.post("/set_url", data={"url": url})
             body = await response.text()
             assert response.status == 403, body
-            assert orjson.loads(body)["data"]["kind"] == "outbound_refused"
+            assert response.headers["X-Anonymizer-Error-Kind"] == "outbound_refused"
+            assert orjson.loads(body)["error"] == "url trying to add is not allowed by the outbound policy"
             assert CANARY_TEXT not in body
         listed = await (await api.get("/list_urls")).json()
     assert listed["data"]["urls"] == ["builtin"]

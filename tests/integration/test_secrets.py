@@ -89,13 +89,15 @@ async def test_the_api_and_its_logs_never_show_the_password(
             return response
 
         added = await keep(await client.post("/set_url", data={"url": planted(stub)}))
-        assert added.status == 200 and (await added.json())["data"]["url"] == shown(stub)
+        assert added.status == 200 and (await added.json())["data"] == "url added successfully"
         again = await keep(await client.post("/set_url", data={"url": planted(stub)}))
-        assert (await again.json())["data"]["url"] == shown(stub)
+        assert (await again.json())["data"] == "url already exist"
         listed = await keep(await client.get("/list_urls"))
         assert (await listed.json())["data"]["urls"] == [shown(stub)]
+        state = await keep(await client.get("/urls"))
+        assert [url["url"] for url in (await state.json())["data"]["urls"]] == [shown(stub)]
         methods = await keep(await client.get("/available_methods/"))
-        assert (await methods.json())["data"]["face"]["detection"] == {shown(stub): ["faces"]}
+        assert (await methods.json())["face"]["detection"] == {shown(stub): ["faces"]}
         await keep(await client.get("/ready"))
         for config in (configuration(), configuration(planted(stub)), configuration(shown(stub))):
             response = await keep(await client.post("/anonymize/", data=form(astronaut_jpeg, config)))
@@ -110,8 +112,10 @@ async def test_the_api_and_its_logs_never_show_the_password(
         await keep(await client.post("/anonymize/", data=form(astronaut_jpeg, configuration(unknown))))
         await keep(await client.get("/metrics"))
         removed = await keep(await client.post("/remove_url", data={"url": planted(stub)}))
-        assert removed.status == 200 and (await removed.json())["data"]["url"] == shown(stub)
+        assert removed.status == 200 and (await removed.json())["data"] == ["url removed successfully"]
         assert (await keep(await client.post("/remove_url", data={"url": planted(stub)}))).status == 404
+        refused = await keep(await client.post("/set_url", data={"url": planted(stub) + "x"}))  # not an API
+        assert refused.status == 422 and shown(stub) + "x/" in refused.headers["X-Anonymizer-Error-Detail"]
 
     for answer in answers:
         assert_no_secret(answer, f"an answer: {answer[:200]}")

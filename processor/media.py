@@ -3,7 +3,7 @@
 Decoding reads the header first (Pillow, no pixel data) so a decompression bomb is refused before any
 allocation; pixels are then decoded by OpenCV (BGR, EXIF orientation applied). Encoding keeps the input's
 format and writes no metadata unless asked to keep the JPEG EXIF block (its orientation reset to upright,
-since the pixels already are).
+since the pixels already are, and its embedded previews dropped: :mod:`processor.exif`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from processor.errors import ImageTooLarge, ImageUndecodable
+from processor.exif import kept_exif
 from processor.frames import BgrImage, Frame
 
 # We enforce our own, configurable pixel limit before decoding; Pillow only reads headers here.
@@ -91,7 +92,10 @@ def encode(pixels: BgrImage, fmt: str, *, jpeg_quality: int = 95, metadata_from:
 
 
 def jpeg_exif_segment(jpeg: bytes) -> bytes | None:
-    """The APP1 Exif segment of a JPEG (marker included) with Orientation set to 1, or None."""
+    """The APP1 Exif segment of a JPEG (marker included) with Orientation set to 1 and no previews, or None.
+
+    Only this segment is ever kept: XMP, MPF (APP2) and Photoshop (APP13) segments, which may hold previews of
+    the original, are never copied."""
     position = 2
     while position + 4 <= len(jpeg) and jpeg[position] == 0xFF:
         marker = jpeg[position + 1]
@@ -100,26 +104,7 @@ def jpeg_exif_segment(jpeg: bytes) -> bytes | None:
         (length,) = struct.unpack(">H", jpeg[position + 2 : position + 4])
         segment = jpeg[position : position + 2 + length]
         if marker == 0xE1 and segment[4:10] == b"Exif\x00\x00":
-            return _upright(segment)
+            return kept_exif(segment)
         position += 2 + length
     return None
 
-
-def _upright(segment: bytes) -> bytes:
-    """Set the Orientation tag (0x0112) of IFD0 to 1 in an APP1 Exif segment."""
-    tiff = bytearray(segment[10:])
-    if len(tiff) < 8 or bytes(tiff[:2]) not in (b"II", b"MM"):
-        return segment
-    order = "<" if tiff[:2] == b"II" else ">"
-    (ifd0,) = struct.unpack(order + "I", tiff[4:8])
-    if ifd0 + 2 > len(tiff):
-        return segment
-    (entries,) = struct.unpack(order + "H", tiff[ifd0 : ifd0 + 2])
-    for index in range(entries):
-        entry = ifd0 + 2 + 12 * index
-        if entry + 12 > len(tiff):
-            break
-        (tag,) = struct.unpack(order + "H", tiff[entry : entry + 2])
-        if tag == 0x0112:
-            tiff[entry + 8 : entry + 10] = struct.pack(order + "H", 1)
-    return segment[:10] + bytes(tiff)

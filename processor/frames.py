@@ -20,7 +20,8 @@ BoolMask = npt.NDArray[np.bool_]
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """A decoded image and the bytes it came from (HTTP inference uploads the original bytes, no re-encode)."""
+    """A decoded image and the bytes HTTP inference uploads: the original, no re-encode, unless its EXIF orientation
+    needed the pixels turned upright (then those, re-encoded)."""
 
     pixels: BgrImage
     encoded: bytes

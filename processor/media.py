@@ -3,7 +3,7 @@
 Decoding reads the header first (Pillow, no pixel data) so a decompression bomb is refused before any
 allocation; pixels are then decoded by OpenCV (BGR, EXIF orientation applied). Encoding keeps the input's
 format and writes no metadata unless asked to keep the JPEG EXIF block (its orientation reset to upright,
-since the pixels already are).
+since the pixels already are, and its embedded previews dropped: :mod:`processor.exif`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from processor.errors import ImageTooLarge, ImageUndecodable
+from processor.exif import kept_exif
 from processor.frames import BgrImage, Frame
 
 # We enforce our own, configurable pixel limit before decoding; Pillow only reads headers here.
 Image.MAX_IMAGE_PIXELS = None
 
+_ORIENTATION = 0x0112
 _CV2_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tiff"}
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 """File name suffixes taken for images when folders and buckets are listed."""
@@ -39,29 +41,42 @@ CONTENT_TYPES = {
 
 def probe(data: bytes) -> tuple[str, int, int]:
     """Format, width and height from the header alone. Raises ImageUndecodable."""
+    fmt, width, height, _ = _header(data)
+    return fmt, width, height
+
+
+def _header(data: bytes) -> tuple[str, int, int, int]:
+    """Format, width, height and EXIF orientation (1 when absent) from the header alone."""
     if not data:
         raise ImageUndecodable("empty input (0 bytes) is not an image")
     try:
         with Image.open(io.BytesIO(data)) as header:
             fmt = (header.format or "").lower()
             width, height = header.size
+            orientation = header.getexif().get(_ORIENTATION, 1) if "exif" in header.info or fmt == "tiff" else 1
     except UnidentifiedImageError:  # its message names the in-memory buffer ("<_io.BytesIO object at 0x…>")
         raise ImageUndecodable(f"not a readable image ({len(data)} bytes): no image format recognised") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageUndecodable(f"not a readable image ({len(data)} bytes): {error}") from error
     if fmt not in _CV2_EXTENSIONS:
         raise ImageUndecodable(f"unsupported image format {fmt or 'unknown'!r}; supported: {', '.join(CONTENT_TYPES)}")
-    return fmt, width, height
+    return fmt, width, height, orientation if isinstance(orientation, int) else 1
 
 
 def decode(data: bytes, max_pixels: int) -> Frame:
-    """Decode to BGR pixels. Raises ImageTooLarge above ``max_pixels`` and ImageUndecodable for bad data."""
-    fmt, width, height = probe(data)
+    """Decode to BGR pixels, EXIF orientation applied; ``Frame.encoded`` is the input, or for an orientation other
+    than 1 the upright pixels re-encoded (no metadata). Raises ImageTooLarge above ``max_pixels`` and
+    ImageUndecodable for bad data."""
+    fmt, width, height, orientation = _header(data)
     check_size(width, height, max_pixels)
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if decoded is None or decoded.size == 0:
         raise ImageUndecodable(f"corrupt {fmt} image ({len(data)} bytes): the pixel data cannot be decoded")
-    return Frame(pixels=np.asarray(decoded, dtype=np.uint8), encoded=data, format=fmt)
+    pixels = np.asarray(decoded, dtype=np.uint8)
+    # Boxes apply to these upright pixels, so an inference service must see them, not the stored orientation
+    # plus a tag it may ignore; the common upright case keeps the original bytes (no re-encode).
+    upload = data if orientation == 1 else encode(pixels, fmt)
+    return Frame(pixels=pixels, encoded=upload, format=fmt)
 
 
 def check_size(width: int, height: int, max_pixels: int) -> None:
@@ -91,7 +106,10 @@ def encode(pixels: BgrImage, fmt: str, *, jpeg_quality: int = 95, metadata_from:
 
 
 def jpeg_exif_segment(jpeg: bytes) -> bytes | None:
-    """The APP1 Exif segment of a JPEG (marker included) with Orientation set to 1, or None."""
+    """The APP1 Exif segment of a JPEG (marker included) with Orientation set to 1 and no previews, or None.
+
+    Only this segment is ever kept: XMP, MPF (APP2) and Photoshop (APP13) segments, which may hold previews of
+    the original, are never copied."""
     position = 2
     while position + 4 <= len(jpeg) and jpeg[position] == 0xFF:
         marker = jpeg[position + 1]
@@ -100,26 +118,6 @@ def jpeg_exif_segment(jpeg: bytes) -> bytes | None:
         (length,) = struct.unpack(">H", jpeg[position + 2 : position + 4])
         segment = jpeg[position : position + 2 + length]
         if marker == 0xE1 and segment[4:10] == b"Exif\x00\x00":
-            return _upright(segment)
+            return kept_exif(segment)
         position += 2 + length
     return None
-
-
-def _upright(segment: bytes) -> bytes:
-    """Set the Orientation tag (0x0112) of IFD0 to 1 in an APP1 Exif segment."""
-    tiff = bytearray(segment[10:])
-    if len(tiff) < 8 or bytes(tiff[:2]) not in (b"II", b"MM"):
-        return segment
-    order = "<" if tiff[:2] == b"II" else ">"
-    (ifd0,) = struct.unpack(order + "I", tiff[4:8])
-    if ifd0 + 2 > len(tiff):
-        return segment
-    (entries,) = struct.unpack(order + "H", tiff[ifd0 : ifd0 + 2])
-    for index in range(entries):
-        entry = ifd0 + 2 + 12 * index
-        if entry + 12 > len(tiff):
-            break
-        (tag,) = struct.unpack(order + "H", tiff[entry : entry + 2])
-        if tag == 0x0112:
-            tiff[entry + 8 : entry + 10] = struct.pack(order + "H", 1)
-    return segment[:10] + bytes(tiff)

@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import obstore
 from obstore.exceptions import BaseError, InvalidPathError
@@ -54,6 +54,8 @@ _HEADER_SAFE = "".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
 _AZURE_CONTAINER = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
 _IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+# A virtual-hosted-style bucket becomes the first label of a host name: one DNS label, no dots.
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]")
 
 _memory_stores: dict[str, MemoryStore] = {}
 
@@ -113,6 +115,35 @@ def check_bucket_name(scheme: str, bucket: str) -> None:
         )
 
 
+def virtual_hosted_endpoint(bucket: str, endpoint: str | None) -> str | None:
+    """The endpoint a virtual-hosted-style S3 store of ``bucket`` sends its signed requests to:
+    ``<scheme>://<bucket>.<endpoint host>[:port]``, or None for AWS (``<bucket>.s3.<region>.amazonaws.com``).
+
+    obstore takes a configured endpoint as the bucket's own host and ignores the bucket name, so every bucket
+    would reach one bucket; we build each bucket's host here instead, and the bucket may only add one DNS label
+    in front of the configured host (no dots, ports, ``@`` or slashes). Raises BucketNameInvalid otherwise."""
+    if _DNS_LABEL.fullmatch(bucket) is None:
+        raise BucketNameInvalid(
+            f"bucket name {bucket[:80]!r} cannot be a virtual-hosted-style host label"
+            " (storage.s3_virtual_hosted_style):"
+            " 3-63 lowercase letters, digits and hyphens, no dots"
+        )
+    if endpoint is None:
+        return None
+    parts = urlsplit(endpoint)
+    host = parts.hostname
+    if not host or _IP_ADDRESS.fullmatch(host) or ":" in host:
+        raise BucketNameInvalid(
+            f"storage.s3_endpoint {parts.scheme}://{host or ''} is not a host name: virtual-hosted-style requests need"
+            " one (bucket.host)"
+        )
+    netloc = f"{bucket}.{host}" + (f":{parts.port}" if parts.port is not None else "")
+    bucket_endpoint = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    if urlsplit(bucket_endpoint).hostname != f"{bucket}.{host}":  # belt and braces: never another host
+        raise BucketNameInvalid(f"bucket name {bucket[:80]!r} would leave the endpoint host {host}")
+    return bucket_endpoint
+
+
 def _file_location(path_text: str, file_root: Path, *, prefix: bool) -> Location:
     url = "file://" + path_text
     path = PurePosixPath(path_text)
@@ -166,7 +197,10 @@ class ObjectStorage:
         self._stores.clear()
 
     def location(self, url: str, *, prefix: bool = False) -> Location:
-        return parse_url(url, self._settings.file_root, prefix=prefix, schemes=self._schemes)
+        where = parse_url(url, self._settings.file_root, prefix=prefix, schemes=self._schemes)
+        if where.scheme == "s3" and self._settings.s3_virtual_hosted_style:
+            virtual_hosted_endpoint(where.bucket, self._settings.s3_endpoint)
+        return where
 
     async def get(self, url: str) -> bytes:
         """The object's bytes; checks the size before reading the body."""
@@ -262,8 +296,11 @@ class ObjectStorage:
                 "region": settings.s3_region,
                 "virtual_hosted_style_request": settings.s3_virtual_hosted_style,
             }
-            if settings.s3_endpoint is not None:
-                s3["endpoint"] = settings.s3_endpoint
+            endpoint = settings.s3_endpoint
+            if settings.s3_virtual_hosted_style:
+                endpoint = virtual_hosted_endpoint(where.bucket, endpoint)
+            if endpoint is not None:
+                s3["endpoint"] = endpoint
             if settings.s3_access_key_id is not None and settings.s3_secret_access_key is not None:
                 s3["access_key_id"] = settings.s3_access_key_id.get_secret_value()
                 s3["secret_access_key"] = settings.s3_secret_access_key.get_secret_value()

@@ -30,6 +30,9 @@ from PIL import Image
 
 LabelMap = Callable[[int, int], npt.NDArray[np.uint8]]
 """(height, width) of the uploaded image → the class index of every pixel."""
+Detect = Callable[[npt.NDArray[np.uint8]], list[dict[str, Any]]]
+"""The uploaded image's stored pixels (decoded ignoring its EXIF orientation, as Pillow or OpenCV services without
+the tag do) → "bounding-boxes" items."""
 
 
 def left_half_person(height: int, width: int) -> npt.NDArray[np.uint8]:
@@ -47,6 +50,7 @@ class StubModel:
     boxes: list[dict[str, Any]] = field(default_factory=list)  # "bounding-boxes" items, as the service sends them
     label_map: LabelMap = left_half_person
     map_scale: float = 1.0  # the label map's size relative to the input (1.0 = same size, as the contract says)
+    detect: Detect | None = None  # when set, the boxes come from running it on each upload, not from ``boxes``
 
 
 @dataclass
@@ -239,7 +243,7 @@ class InferenceStub:
             return self._unknown(request.match_info["model"])
         return self._answer([0, 0, 0, 192, 128, 128] + [255] * 3 * (len(model.labels) - 2))
 
-    async def _upload(self, request: web.Request) -> tuple[int, int] | web.Response:
+    async def _upload(self, request: web.Request) -> npt.NDArray[np.uint8] | web.Response:
         payload = b""
         async for part in await request.multipart():
             if isinstance(part, BodyPartReader) and part.name == "input_data":
@@ -247,29 +251,30 @@ class InferenceStub:
                 self.uploads.append((part.filename or "", part.headers.get("Content-Type", ""), len(payload)))
         if not payload:
             return web.json_response({"data": None, "error": "input_data missing", "success": False}, status=400)
-        image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
+        image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
         if image is None:
             return web.json_response({"data": None, "error": "not an image", "success": False}, status=400)
         await self._sleep(self.latency_s)
-        return int(image.shape[0]), int(image.shape[1])
+        return np.asarray(image, np.uint8)
 
     async def _predict(self, request: web.Request) -> web.Response:
         model = self.models.get(request.match_info["model"])
         if model is None:
             return self._unknown(request.match_info["model"])
-        size = await self._upload(request)
-        if isinstance(size, web.Response):
-            return size
-        return self._answer({"bounding-boxes": model.boxes})
+        image = await self._upload(request)
+        if isinstance(image, web.Response):
+            return image
+        boxes = model.boxes if model.detect is None else await asyncio.to_thread(model.detect, image)
+        return self._answer({"bounding-boxes": boxes})
 
     async def _inference(self, request: web.Request) -> web.Response:
         model = self.models.get(request.match_info["model"])
         if model is None:
             return self._unknown(request.match_info["model"])
-        size = await self._upload(request)
-        if isinstance(size, web.Response):
-            return size
-        height, width = (max(1, round(side * model.map_scale)) for side in size)
+        image = await self._upload(request)
+        if isinstance(image, web.Response):
+            return image
+        height, width = (max(1, round(side * model.map_scale)) for side in image.shape[:2])
         return web.Response(body=_png(model.label_map(height, width), "P"), content_type="image/png")
 
 

@@ -8,6 +8,7 @@ A missing validator fails its test with the command that installs it: nothing is
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import shutil
@@ -31,6 +32,7 @@ from tests.deploy.compose import (
     REPO,
     bind_mounts,
     image_environment,
+    interpolate,
     load_compose,
     load_manifests,
     manifest,
@@ -199,7 +201,7 @@ def test_processor_settings_are_what_compose_says(clean_environment: pytest.Monk
     assert settings.kafka.bootstrap_servers == "kafka:9092"
     assert settings.storage.s3_endpoint == "http://minio:9000"
     assert settings.storage.s3_access_key_id is not None
-    assert settings.storage.s3_access_key_id.get_secret_value() == "anonymizer"
+    assert settings.storage.s3_access_key_id.get_secret_value() == "anonymizer-processor"  # not MinIO's root user
     assert settings.storage.s3_allow_http is True
     assert settings.http.port == 8080
 
@@ -232,6 +234,49 @@ def test_compose_topics_bucket_notification_and_processor_agree() -> None:
     output_bucket = environment["ANONYMIZER_STORAGE__OUTPUT_URL"].removeprefix("s3://").split("/")[0]
     assert notified in buckets and output_bucket in buckets
     assert output_bucket != notified, "outputs written to the notified bucket would come back as new events"
+
+
+def test_compose_processor_has_a_minio_user_that_reads_the_raw_bucket_and_writes_the_output_bucket_only() -> None:
+    services = load_compose()["services"]
+    environment = service_environment("processor")
+    init = service_environment("minio-init")
+    root_user = re.search(r"http://([^:]+):", init["MC_HOST_local"])
+    assert root_user is not None
+    user = environment["ANONYMIZER_STORAGE__S3_ACCESS_KEY_ID"]
+    assert user != root_user.group(1), "the processor must not hold MinIO's root credentials"
+    assert (init["PROCESSOR_USER"], init["PROCESSOR_PASSWORD"]) == (
+        user,
+        environment["ANONYMIZER_STORAGE__S3_SECRET_ACCESS_KEY"],
+    )
+    assert (
+        service_environment("api")
+        .keys()
+        .isdisjoint({"ANONYMIZER_STORAGE__S3_ACCESS_KEY_ID", "ANONYMIZER_STORAGE__S3_SECRET_ACCESS_KEY"})
+    ), "the API answers inline and needs no storage credentials"
+
+    script = interpolate(services["minio-init"]["command"][0], {})  # $$ is the shell's $
+    assert 'mc admin user add local "$PROCESSOR_USER" "$PROCESSOR_PASSWORD"' in script
+    (policy_name, policy_path) = re.findall(r"mc admin policy create local (\S+) (\S+)", script)[0]
+    assert f'mc admin policy attach local {policy_name} --user "$PROCESSOR_USER"' in script
+    mounts = bind_mounts("minio-init")
+    (target,) = [target for target in mounts if policy_path.startswith(target + "/")]
+    policy = json.loads((mounts[target] / policy_path.removeprefix(target + "/")).read_text())
+
+    (notified,) = re.findall(r"mc event add .*local/(\S+) arn:minio", script)
+    output_bucket = environment["ANONYMIZER_STORAGE__OUTPUT_URL"].removeprefix("s3://").split("/")[0]
+    granted = {
+        (action, resource)
+        for statement in policy["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in statement["Action"]
+        for resource in statement["Resource"]
+    }
+    assert granted == {
+        ("s3:GetObject", f"arn:aws:s3:::{notified}/*"),
+        ("s3:ListBucket", f"arn:aws:s3:::{notified}"),  # a missing key answers 404, not 403
+        ("s3:PutObject", f"arn:aws:s3:::{output_bucket}/*"),
+        ("s3:AbortMultipartUpload", f"arn:aws:s3:::{output_bucket}/*"),
+    }
 
 
 def test_compose_mounted_files_are_valid() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import http.server
+import threading
+from collections.abc import Callable, Iterator
 
 import obstore
 import pytest
 from obstore.store import S3Store
+from pydantic import SecretStr
 
-from processor.errors import ObjectNotFound, ObjectTooLarge, StorageUnavailable
+from processor.errors import BucketNameInvalid, ObjectNotFound, ObjectTooLarge, StorageUnavailable
 from processor.settings import LimitsSettings, StorageSettings
 from processor.storage import ObjectStorage
 from tests.integration.servers import free_port
@@ -94,3 +97,59 @@ async def test_an_unreachable_endpoint_is_a_transient_error() -> None:
             await storage.get("s3://bucket/a.jpg")
         with pytest.raises(StorageUnavailable):
             await storage.put("s3://bucket/a.jpg", b"x", content_type="image/jpeg", metadata={})
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """An HTTP proxy that records the host of every request it is asked to forward, and answers 404."""
+
+    hosts: list[str]
+
+    def do_GET(self) -> None:
+        self.hosts.append(self.headers.get("Host", ""))
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def recording_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The hosts signed storage requests go to, as seen by a real HTTP proxy (``HTTP_PROXY``, which obstore honours)."""
+    hosts: list[str] = []
+    handler = type("Recorder", (_Recorder,), {"hosts": hosts})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    try:
+        yield hosts
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+async def test_virtual_hosted_buckets_only_choose_a_subdomain_of_the_endpoint(recording_proxy: list[str]) -> None:
+    settings = StorageSettings(
+        s3_endpoint="http://minio.internal:9000",
+        s3_virtual_hosted_style=True,
+        s3_allow_http=True,
+        s3_access_key_id=SecretStr("key"),
+        s3_secret_access_key=SecretStr("secret"),
+        max_retries=0,
+    )
+    async with ObjectStorage(settings, LimitsSettings()) as storage:
+        for bucket in ("raw", "other"):
+            with pytest.raises(ObjectNotFound):
+                await storage.get(f"s3://{bucket}/cam/a.jpg")
+        assert recording_proxy == ["raw.minio.internal:9000", "other.minio.internal:9000"]
+        for url in ("s3://evil.com/a.jpg", "s3://raw.evil.com/a.jpg", "s3://a.b/a.jpg"):
+            with pytest.raises(BucketNameInvalid, match="virtual-hosted-style host label"):
+                await storage.get(url)
+            with pytest.raises(BucketNameInvalid):
+                await storage.put(url, b"x", content_type="image/jpeg", metadata={})
+    assert len(recording_proxy) == 2  # nothing was sent for the refused names

@@ -16,7 +16,7 @@ from processor.errors import (
     SchemeNotAllowed,
 )
 from processor.settings import LimitsSettings, StorageSettings
-from processor.storage import Location, ObjectStorage, parse_url
+from processor.storage import Location, ObjectStorage, parse_url, virtual_hosted_endpoint
 
 HASH = "0123456789abcdef"
 
@@ -230,3 +230,36 @@ async def test_missing_and_too_large_objects_are_permanent_errors() -> None:
             await store.get(f"{bucket}/five")
         with pytest.raises(ObjectNotFound):
             await store.get(f"{bucket}/missing")
+
+
+@pytest.mark.parametrize(
+    ("bucket", "endpoint", "expected"),
+    [
+        ("raw", "http://minio:9000", "http://raw.minio:9000"),
+        ("raw-2", "https://storage.example.com/base/", "https://raw-2.storage.example.com/base"),
+        ("raw", None, None),  # AWS: <bucket>.s3.<region>.amazonaws.com
+    ],
+)
+def test_a_virtual_hosted_bucket_is_one_label_in_front_of_the_endpoint_host(
+    bucket: str, endpoint: str | None, expected: str | None
+) -> None:
+    assert virtual_hosted_endpoint(bucket, endpoint) == expected
+
+
+@pytest.mark.parametrize("bucket", ["evil.com", "raw.evil.com", "a.b", "raw:9000", "x@evil", "ev/il", "ab", "-raw"])
+def test_bucket_names_that_are_not_one_dns_label_are_refused_for_virtual_hosted_style(bucket: str) -> None:
+    with pytest.raises(BucketNameInvalid, match="virtual-hosted-style host label"):
+        virtual_hosted_endpoint(bucket, "http://minio:9000")
+
+
+def test_virtual_hosted_style_needs_an_endpoint_host_name() -> None:
+    with pytest.raises(BucketNameInvalid, match="not a host name"):
+        virtual_hosted_endpoint("raw", "http://127.0.0.1:9000")
+
+
+def test_dotted_buckets_are_refused_only_with_virtual_hosted_style() -> None:
+    assert storage(s3_endpoint="http://minio:9000").location("s3://my.bucket/a.jpg").bucket == "my.bucket"
+    virtual = storage(s3_endpoint="http://minio:9000", s3_virtual_hosted_style=True)
+    with pytest.raises(BucketNameInvalid):
+        virtual.location("s3://my.bucket/a.jpg")
+    assert virtual.location("s3://raw/a.jpg").bucket == "raw"

@@ -268,6 +268,13 @@ class VideoSettings(BaseModel):
     max_duration_s: float | None = Field(
         default=300.0, gt=0, description="stream and API: refuse longer videos (None = no limit; the CLI has none)"
     )
+    max_bad_frame_ratio: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="frames that cannot be processed (corrupt, or a detector failed) are blackened or dropped; "
+        "above this share of the frames, or when it is every frame, the video fails instead",
+    )
 
 
 class JobsSettings(BaseModel):

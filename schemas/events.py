@@ -89,6 +89,10 @@ class CompletionEvent(BaseModel):
     completed_at: datetime
     frames: int | None = Field(default=None, ge=0, description="videos: frames processed")
     duration_s: float | None = Field(default=None, ge=0, description="videos: media duration")
+    frames_blackened: int | None = Field(
+        default=None, ge=0, description="videos: frames written black (corrupt, or a detector failed on them)"
+    )
+    frames_dropped: int | None = Field(default=None, ge=0, description="videos: corrupt packets with no picture")
 
 
 class DeadLetter(BaseModel):

@@ -108,6 +108,7 @@ def write_clip(
     time_base: Fraction | None = None,
     fast_start: bool = False,
     audio_seconds: float | None = None,
+    gop_size: int | None = None,
 ) -> None:
     """Encode ``clip`` (H.264) with a 440 Hz tone (``audio``: an encoder name, or None; as long as the video unless
     ``audio_seconds`` says otherwise).
@@ -115,6 +116,7 @@ def write_clip(
     :param rotation: display rotation, degrees counterclockwise; the stored pixels are turned the other way, so
         a player that honours the display matrix shows the upright clip.
     :param pts: explicit timestamps in ``time_base`` units (a variable frame rate); default: one per frame.
+    :param gop_size: frames from one keyframe to the next (default: x264's, 250).
     """
     options = {"movflags": "+faststart"} if fast_start else {}
     with av.open(str(path), "w", options=options) as container:
@@ -122,6 +124,8 @@ def write_clip(
         width, height = clip.size
         video.width, video.height = (height, width) if rotation % 180 else (width, height)
         video.pix_fmt = "yuv420p"
+        if gop_size is not None:
+            video.codec_context.gop_size = gop_size
         if time_base is not None:
             video.time_base = video.codec_context.time_base = time_base
         if rotation:
@@ -168,7 +172,7 @@ class ClipLocalizer:
 
     :param miss: frame indexes where it finds nothing (a detector's misses).
     :param delay_s: seconds to wait before answering frame i (to shuffle completion order).
-    :param fail_at: frame index at which it raises :class:`~processor.errors.InferenceUnavailable`.
+    :param fail_at: frame indexes at which it raises :class:`~processor.errors.InferenceUnavailable`.
     """
 
     def __init__(
@@ -177,9 +181,9 @@ class ClipLocalizer:
         *,
         miss: Collection[int] = (),
         delay_s: Callable[[int], float] | None = None,
-        fail_at: int | None = None,
+        fail_at: Collection[int] = (),
     ) -> None:
-        self.clip, self.miss, self.delay_s, self.fail_at = clip, frozenset(miss), delay_s, fail_at
+        self.clip, self.miss, self.delay_s, self.fail_at = clip, frozenset(miss), delay_s, frozenset(fail_at)
         self.seen: list[int] = []
         self.shapes: set[tuple[int, ...]] = set()
         self.uploads: set[int] = set()  # sizes of Frame.encoded
@@ -198,7 +202,7 @@ class ClipLocalizer:
         try:
             if self.delay_s is not None:
                 await asyncio.sleep(self.delay_s(index))
-            if index == self.fail_at:
+            if index in self.fail_at:
                 raise InferenceUnavailable(f"stub: frame {index} fails")
             if entry.class_name != "face" or index in self.miss:
                 return Localization(entry.class_name, source="test/clip")

@@ -52,6 +52,8 @@ async def send_video(request: web.Request, path: Path, content_type: str, result
             "Content-Disposition": f'attachment; filename="anonymized{path.suffix}"',
             "X-Anonymizer-Counts": orjson.dumps(result.counts).decode(),
             "X-Anonymizer-Frames": str(result.frames),
+            "X-Anonymizer-Frames-Blackened": str(result.frames_blackened),
+            "X-Anonymizer-Frames-Dropped": str(result.frames_dropped),
             "X-Anonymizer-Configuration-Hash": result.configuration_hash,
             "Server-Timing": f"total;dur={result.timings_ms.get('total', 0.0):.1f}",
         }

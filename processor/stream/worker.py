@@ -103,6 +103,8 @@ class _Output:
     result: FrameResult
     frames: int | None = None  # videos only
     duration_s: float | None = None
+    frames_blackened: int | None = None
+    frames_dropped: int | None = None
 
 
 class Worker:
@@ -241,6 +243,8 @@ class Worker:
             completed_at=datetime.now(UTC),
             frames=output.frames,
             duration_s=output.duration_s,
+            frames_blackened=output.frames_blackened,
+            frames_dropped=output.frames_dropped,
         )
 
     def _output_url(self, event: FrameEvent, digest: str, *, video: bool) -> str:
@@ -263,7 +267,15 @@ class Worker:
         async with anonymized_video(data, source, configuration, self._localizer, self._settings) as video:
             encoded = await asyncio.to_thread(video.path.read_bytes)
         result = video.result
-        return _Output(encoded, video.content_type, result.frame_result(), result.frames, result.duration_s)
+        return _Output(
+            encoded,
+            video.content_type,
+            result.frame_result(),
+            result.frames,
+            result.duration_s,
+            result.frames_blackened,
+            result.frames_dropped,
+        )
 
     async def _dead_letter(self, record: Record, event_id: str | None, kind: str, message: str, attempts: int) -> bool:
         log.warning(

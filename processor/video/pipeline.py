@@ -6,12 +6,22 @@ Each frame goes through the image path's own steps (:func:`processor.pipeline.lo
 decoding and writing (k = ``smoothing_frames``: frame t is written once frames t+1 … t+k are localized).
 Localizing runs for up to ``frames_in_flight`` frames at once; frames are written in order. Decoding and
 encoding run in worker threads next to the event loop, each on its own container.
+
+Privacy first when a frame cannot be processed: a frame the reader marks damaged (decoded after a packet the
+decoder refused) or on which a detector failed (an inference service unavailable after its retries, a model
+error) is written solid black, never in the clear, and counted (``frames_blackened``; packets that gave no
+picture at all are ``frames_dropped``). The video still fails when such frames are more than
+``video.max_bad_frame_ratio`` of its frames, or all of them: with the detector's error (an unavailable service
+is transient, so the whole video is retried later) or VideoUndecodable. A PermanentError from a detector (an
+unknown label, a rejected request) concerns every frame alike and fails the video at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+import logging
 import os
 import time
 import uuid
@@ -20,10 +30,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 from av.packet import Packet
 from av.stream import Stream
 
-from processor.errors import PermanentError, ProcessorError
+from processor.errors import PermanentError, ProcessorError, VideoUndecodable
 from processor.frames import Frame, Localization
 from processor.inference.base import Localizer
 from processor.media import encode
@@ -37,6 +48,7 @@ from schemas.config import UserConfiguration
 from schemas.results import LabelSummary
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _AUDIO_BACKLOG = 256  # audio packets (about 5 s of AAC) held at most before they are muxed ahead of the video
 
@@ -85,6 +97,7 @@ async def anonymize_video(
         flow = _Flow(reader, writer, configuration, localizer, video=video, output=output, upload=upload)
         try:
             await flow.run(started, progress)
+            flow.check_bad_frames(final=True)
             await _in_thread(writer.close)
         except BaseException:
             await asyncio.to_thread(writer.abort)
@@ -110,6 +123,8 @@ async def anonymize_video(
         labels=tally.labels,
         timings_ms={"total": _ms(elapsed), "localize_sum": _ms(tally.localize_s), "write_sum": _ms(tally.write_s)},
         processing_fps=round(tally.frames / elapsed, 3) if elapsed else 0.0,
+        frames_blackened=tally.blackened,
+        frames_dropped=reader.dropped,
         configuration_hash=configuration.digest(),
     )
 
@@ -134,9 +149,11 @@ class _Flow:
         self._k = video.smoothing_frames
         self._decoded: asyncio.Queue[list[Item]] = asyncio.Queue(maxsize=video.frames_in_flight)
         self._slots = asyncio.Semaphore(video.frames_in_flight)
-        self._pending: deque[tuple[DecodedFrame, asyncio.Task[list[Localization]]]] = deque()
+        self._pending: deque[tuple[DecodedFrame, asyncio.Task[list[Localization] | None]]] = deque()
         self._history: deque[list[Localization]] = deque(maxlen=self._k)
         self._audio: list[Packet[Stream]] = []
+        self._failures: list[Exception] = []  # what detectors raised on frames that were then blackened
+        self._damaged = 0  # frames the reader marked damaged
         self.tally = Tally()
 
     async def run(self, started: float, progress: ProgressCallback | None) -> None:
@@ -167,33 +184,67 @@ class _Flow:
             await self._decoded.put(items)
         await self._decoded.put([])
 
-    async def _locate(self, frame: DecodedFrame) -> list[Localization]:
+    async def _locate(self, frame: DecodedFrame) -> list[Localization] | None:
+        """What the detectors found in ``frame``; None when it is to be blackened (damaged, or a detector failed)."""
+        if frame.damaged:
+            self._damaged += 1
+            self.check_bad_frames()
+            return None
         async with self._slots:
             began = time.perf_counter()
             jpeg = b""
             if self._upload:
                 jpeg = await asyncio.to_thread(encode, frame.pixels, "jpeg", jpeg_quality=self._output.jpeg_quality)
-            found = await localize_all(Frame(frame.pixels, jpeg, "jpeg"), self._entries, self._localizer)
-            self.tally.localize_s += time.perf_counter() - began
+            try:
+                found = await localize_all(Frame(frame.pixels, jpeg, "jpeg"), self._entries, self._localizer)
+            except PermanentError:
+                raise
+            except Exception as error:  # noqa: BLE001 - this frame only: blackened, counted, bounded by the ratio
+                log.warning("frame %d: a detector failed, the frame is blackened: %s", frame.index, error)
+                self._failures.append(error)
+                self.check_bad_frames()
+                return None
+            finally:
+                self.tally.localize_s += time.perf_counter() - began
             return found
+
+    def check_bad_frames(self, *, final: bool = False) -> None:
+        """Raise once the frames that cannot be processed are too many (see the module docstring): as soon as they
+        exceed the ratio of the header's frame count, and at the end (``final``) of the frames actually read."""
+        bad = self._damaged + len(self._failures) + (self._reader.dropped if final else 0)
+        total = self.tally.frames + self._reader.dropped if final else self._reader.info.frames
+        if not bad or total is None or (bad <= self._video.max_bad_frame_ratio * total and bad < total):
+            return
+        if len(self._failures) > self._damaged + (self._reader.dropped if final else 0):
+            raise self._failures[0]
+        raise VideoUndecodable(
+            f"{bad} of {total} frames cannot be processed (corrupt, or a detector failed), above the limit of "
+            f"{self._video.max_bad_frame_ratio:.0%} (video.max_bad_frame_ratio)"
+        )
 
     async def _write_next(self) -> None:
         """Frame t, once frames t+1 … t+k are localized too: smoothed, hidden, encoded, with the audio so far."""
         frame, task = self._pending[0]
-        own = await task
-        future = [await later for _, later in list(self._pending)[1 : self._k + 1]]
+        found = await task
+        future = [self._or_nothing(await later) for _, later in list(self._pending)[1 : self._k + 1]]
+        own = self._or_nothing(found)
         smoothed = smooth(own, list(self._history), future, self._video.smoothing_labels)
         self._pending.popleft()
         self._history.append(own)
+        if found is None:  # never written in the clear
+            frame = dataclasses.replace(frame, pixels=np.zeros_like(frame.pixels))
         audio, self._audio = self._audio, []
         began = time.perf_counter()
         summaries = await _in_thread(self._hide_and_write, frame, smoothed.localizations, audio)
         self.tally.write_s += time.perf_counter() - began
-        self.tally.add(own, smoothed.added, summaries)
+        self.tally.add(own, smoothed.added, summaries, blackened=found is None)
         if self._progress is not None:
             elapsed = time.perf_counter() - self._started
             done = self.tally.frames
             self._progress(VideoProgress(done, self._reader.info.frames, done / elapsed if elapsed else 0.0, elapsed))
+
+    def _or_nothing(self, found: list[Localization] | None) -> list[Localization]:
+        return found if found is not None else [Localization(entry.class_name) for entry in self._entries]
 
     def _hide_and_write(
         self, frame: DecodedFrame, localizations: Sequence[Localization], audio: Sequence[Packet[Stream]]

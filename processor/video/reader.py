@@ -3,10 +3,17 @@
 Frames are turned upright by the stream's display matrix (so detectors see faces the right way up; the writer
 turns them back and keeps the matrix). Audio packets are never decoded. Nothing is held beyond the items being
 returned, whatever the video's length. Synchronous: the caller runs it in a worker thread.
+
+A corrupt stretch does not stop the reading: a video packet the decoder refuses gives no picture (counted in
+:attr:`VideoReader.dropped`; the frames around it keep their timestamps, so the timing stays right), and every
+frame decoded after it up to the next keyframe is marked ``damaged``: it is predicted from a broken reference,
+may show pieces of other frames in the wrong place, and detectors cannot be trusted on it (the pipeline
+blackens it). A frame ffmpeg itself flags as corrupt is damaged too.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,6 +34,8 @@ from PIL import Image, UnidentifiedImageError
 from processor.errors import ContainerNotAllowed, ImageTooLarge, ObjectNotFound, VideoTooLong, VideoUndecodable
 from processor.frames import BgrImage
 from processor.video.colour import takes_opencv, to_bgr
+
+log = logging.getLogger(__name__)
 
 Item: TypeAlias = "DecodedFrame | Packet[Stream]"
 """What the reader gives: a decoded video frame or an audio packet (PyAV's Packet is generic in its stubs only)."""
@@ -52,6 +61,7 @@ class DecodedFrame:
     pixels: BgrImage
     pts: int
     duration: int
+    damaged: bool = False  # decoded from a broken reference or flagged corrupt: never shown in the clear
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +126,8 @@ class VideoReader:
                 raise VideoTooLong(_too_long(duration_s, max_duration_s))
             self._packets = self._container.demux(self._video, *self.audio_streams)
             self._frames = 0
+            self._packets_in = 0  # video packets with data given to the decoder
+            self._damaged = False  # a packet was refused since the last keyframe
             self._last_pts: int | None = None
             self._last_duration = 0
             self._backlog: list[Item] = []
@@ -142,6 +154,12 @@ class VideoReader:
             self._check_complete()
         return items
 
+    @property
+    def dropped(self) -> int:
+        """Video packets that gave no picture (the decoder refused them, or lost them with a refused one); exact
+        once :meth:`read` has returned nothing (before, frames still inside the decoder count too)."""
+        return max(0, self._packets_in - self._frames)
+
     def close(self) -> None:
         self._container.close()
 
@@ -157,7 +175,7 @@ class VideoReader:
                     if packet.size:  # zero-size packets only mark the end of a stream
                         return [packet]
                     continue
-                frames: list[_Raw] = [f for f in packet.decode() if isinstance(f, av.VideoFrame)]
+                frames = self._decode(packet)
                 if frames:
                     return frames
         except av.error.FFmpegError as error:
@@ -165,6 +183,24 @@ class VideoReader:
                 f"{self._path.name}: corrupt or truncated video after {self._frames} frame(s): {_reason(error)}"
             ) from error
         return []
+
+    def _decode(self, packet: Packet[Stream]) -> list[_Raw]:
+        """The video frames of ``packet``; none when the decoder refuses it (then later frames are damaged)."""
+        self._packets_in += 1 if packet.size else 0
+        try:
+            decoded = packet.decode()
+        except av.error.FFmpegError as error:
+            if packet.size == 0:  # the flush at the end of the stream: nothing left to lose
+                return []
+            self._damaged = True
+            log.warning("%s: video packet at pts %s refused by the decoder: %s", self._path.name, packet.pts, error)
+            return []
+        frames: list[_Raw] = []
+        for frame in decoded:
+            if isinstance(frame, av.VideoFrame):
+                self._damaged = self._damaged and not frame.key_frame
+                frames.append(frame)
+        return frames
 
     def _check_complete(self) -> None:
         """At the end: a video stream that stops well before its header's duration was cut short."""
@@ -262,7 +298,8 @@ class VideoReader:
                 raise VideoTooLong(_too_long(seconds, self._max_duration_s, at_least=True))
         self._last_pts, self._last_duration = pts, frame.duration or self._step
         self._frames += 1
-        return DecodedFrame(self._frames - 1, pixels, pts, frame.duration or 0)
+        damaged = self._damaged or frame.is_corrupt
+        return DecodedFrame(self._frames - 1, pixels, pts, frame.duration or 0, damaged)
 
 
 def _codec_name(stream: av.stream.Stream) -> str:

@@ -44,6 +44,10 @@ class VideoResult(BaseModel):
     labels: list[LabelSummary] = Field(description="per sensitive_info entry; count = regions hidden over all frames")
     timings_ms: dict[str, float] = Field(description="total wall time, and the summed localize / anonymize+encode")
     processing_fps: float
+    frames_blackened: int = Field(
+        default=0, ge=0, description="frames written solid black: corrupt, or a detector failed on them"
+    )
+    frames_dropped: int = Field(default=0, ge=0, description="video packets that gave no picture (corrupt)")
     configuration_hash: str
 
     def frame_result(self) -> FrameResult:
@@ -71,10 +75,20 @@ class Tally:
     labels: list[LabelSummary] = field(default_factory=list)
     localize_s: float = 0.0
     write_s: float = 0.0
+    blackened: int = 0
 
-    def add(self, found: Sequence[Localization], added: Sequence[int], summaries: Sequence[LabelSummary]) -> None:
-        """One frame: what its detectors found, what smoothing added, and what was hidden per entry."""
+    def add(
+        self,
+        found: Sequence[Localization],
+        added: Sequence[int],
+        summaries: Sequence[LabelSummary],
+        *,
+        blackened: bool = False,
+    ) -> None:
+        """One frame: what its detectors found, what smoothing added, what was hidden per entry, and whether it
+        was written black instead."""
         self.frames += 1
+        self.blackened += blackened
         for localization, extra in zip(found, added, strict=True):
             self.counts[localization.label] += len(localization.boxes)
             self.smoothed[localization.label] += extra

@@ -328,9 +328,93 @@ async def test_bad_input_is_refused_with_a_clear_message_and_leaves_no_output(
 
 
 async def test_a_failing_localizer_fails_the_video_and_leaves_no_output(clip_mp4: Path, tmp_path: Path) -> None:
+    strict = VideoSettings(max_bad_frame_ratio=0)  # no frame may be blackened
     with pytest.raises(InferenceUnavailable, match="frame 20 fails"):
-        await anonymize(clip_mp4, tmp_path / "out.mp4", ClipLocalizer(CLIP, fail_at=20))
+        await anonymize(clip_mp4, tmp_path / "out.mp4", ClipLocalizer(CLIP, fail_at={20}), video=strict)
     assert listing(tmp_path) == []
+
+
+async def test_a_frame_a_detector_fails_on_is_written_black_and_counted(clip_mp4: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+
+    result = await anonymize(clip_mp4, out, ClipLocalizer(CLIP, fail_at={20, 21}))
+
+    frames = upright_frames(out)
+    assert (result.frames, result.frames_blackened, result.frames_dropped) == (CLIP.frames, 2, 0)
+    assert [i for i, frame in enumerate(frames) if frame.mean() < 3] == [20, 21]
+    assert all(face_change(frame, CLIP, i) > HIDDEN for i, frame in enumerate(frames))
+
+
+@pytest.mark.parametrize("failing", [range(CLIP.frames), range(10, 16)], ids=["every frame", "more than 10 %"])
+async def test_a_detector_failing_on_too_many_frames_fails_the_video(
+    clip_mp4: Path, tmp_path: Path, failing: range
+) -> None:
+    with pytest.raises(InferenceUnavailable, match="fails"):
+        await anonymize(clip_mp4, tmp_path / "out.mp4", ClipLocalizer(CLIP, fail_at=failing))
+    with pytest.raises(InferenceUnavailable, match="fails"):  # whatever the ratio allows, all bad is a failure
+        await anonymize(
+            clip_mp4,
+            tmp_path / "out.mp4",
+            ClipLocalizer(CLIP, fail_at=range(CLIP.frames)),
+            video=VideoSettings(max_bad_frame_ratio=1),
+        )
+    assert listing(tmp_path) == []
+
+
+CORRUPT = range(20, 23)  # packets overwritten in the middle of the file
+
+
+def corrupt_clip(path: Path, clip: Clip) -> list[int]:
+    """``clip`` (a keyframe every 12 frames) with the packets of frames CORRUPT overwritten with noise, in place;
+    the indexes of its keyframes."""
+    write_clip(path, clip, audio=None, fast_start=True, gop_size=12)
+    with av.open(str(path)) as container:
+        packets = [(p.pos, p.size, p.is_keyframe) for p in container.demux(video=0) if p.size]
+    data = bytearray(path.read_bytes())
+    noise = np.random.default_rng(7)
+    for index in CORRUPT:
+        position, size, _ = packets[index]
+        start, length = position + size // 8, size - size // 8
+        data[start : start + length] = noise.integers(0, 256, length, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return [index for index, (_, _, key) in enumerate(packets) if key]
+
+
+async def test_a_corrupt_stretch_is_blackened_or_dropped_never_written_in_the_clear(tmp_path: Path) -> None:
+    clip = Clip(frames=60)
+    source, out = tmp_path / "corrupt.mp4", tmp_path / "out.mp4"
+    keyframes = corrupt_clip(source, clip)
+    next_keyframe = min(k for k in keyframes if k > CORRUPT[-1])
+
+    result = await anonymize(source, out, ClipLocalizer(clip))
+
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base is not None
+        written = [
+            (round(float(frame.pts * stream.time_base) * clip.fps), frame.to_ndarray(format="bgr24"))
+            for frame in container.decode(stream)
+            if frame.pts is not None
+        ]
+    black = [index for index, pixels in written if pixels.mean() < 3]
+    shown = {index for index, _ in written}
+    assert result.frames == len(written) and result.frames + result.frames_dropped == clip.frames
+    assert result.frames_dropped >= len(CORRUPT) and not shown & set(CORRUPT)  # no picture: nothing written
+    assert result.frames_blackened == len(black) > 0
+    assert set(black) <= set(range(CORRUPT[0], next_keyframe))  # from the broken packets to the next keyframe
+    assert sorted(shown - set(black)) == [i for i in range(clip.frames) if not CORRUPT[0] <= i < next_keyframe]
+    assert all(face_change(pixels, clip, index) > HIDDEN for index, pixels in written)  # no face in the clear
+
+
+async def test_a_video_with_more_corrupt_frames_than_allowed_fails_as_undecodable(tmp_path: Path) -> None:
+    clip = Clip(frames=60)
+    source = tmp_path / "corrupt.mp4"
+    corrupt_clip(source, clip)
+    strict = VideoSettings(max_bad_frame_ratio=0.05)  # 3 frames of 60
+
+    with pytest.raises(VideoUndecodable, match=r"of 60 frames cannot be processed .*\(video.max_bad_frame_ratio\)"):
+        await anonymize(source, tmp_path / "out.mp4", ClipLocalizer(clip), video=strict)
+    assert not (tmp_path / "out.mp4").exists()
 
 
 async def test_the_api_entry_refuses_videos_above_the_duration_limit(clip_mp4: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -20,8 +21,18 @@ from processor.errors import ProcessorError, TransientError
 
 log = logging.getLogger(__name__)
 
-Describe = Callable[[ProcessorError], tuple[int, Any]]
-"""An error → its status code and the ``data`` of the failure answer."""
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """How an error is answered: status code, ``data``, the ``error`` string (None: the error's own message) and
+    extra headers."""
+
+    status: int
+    data: Any = None
+    message: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Describe = Callable[[ProcessorError], Failure]
 
 
 def dump_json(document: Any) -> str:
@@ -50,9 +61,9 @@ def envelope_errors(describe: Describe) -> Middleware:
         try:
             return await handler(request)
         except ProcessorError as error:
-            status, data = describe(error)
-            headers = retry_after(error)
-            return failure(status, str(error), data, headers)
+            described = describe(error)
+            headers = {**(retry_after(error) or {}), **described.headers}
+            return failure(described.status, described.message or str(error), described.data, headers)
         except web.HTTPException as error:
             if error.status < 400:
                 raise

@@ -115,6 +115,12 @@ class ImageTooLarge(PermanentError):
     kind = "image_too_large"
 
 
+class ImageTooComplex(ImageTooLarge):
+    """A JPEG with more scans than media.MAX_JPEG_SCANS: within the pixel limit, but seconds of decoding."""
+
+    kind = "image_too_complex"
+
+
 class UnknownLabel(PermanentError):
     kind = "unknown_label"
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from processor.errors import ImageTooLarge, ImageUndecodable
+from processor.errors import ImageTooComplex, ImageTooLarge, ImageUndecodable
 from processor.exif import kept_exif
 from processor.frames import BgrImage, Frame
 
@@ -23,6 +23,7 @@ from processor.frames import BgrImage, Frame
 Image.MAX_IMAGE_PIXELS = None
 
 _ORIENTATION = 0x0112
+MAX_JPEG_SCANS = 100
 _CV2_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tiff"}
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 """File name suffixes taken for images when folders and buckets are listed."""
@@ -69,6 +70,8 @@ def decode(data: bytes, max_pixels: int) -> Frame:
     ImageUndecodable for bad data."""
     fmt, width, height, orientation = _header(data)
     check_size(width, height, max_pixels)
+    if fmt == "jpeg":
+        check_scans(data)
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if decoded is None or decoded.size == 0:
         raise ImageUndecodable(f"corrupt {fmt} image ({len(data)} bytes): the pixel data cannot be decoded")
@@ -77,6 +80,17 @@ def decode(data: bytes, max_pixels: int) -> Frame:
     # plus a tag it may ignore; the common upright case keeps the original bytes (no re-encode).
     upload = data if orientation == 1 else encode(pixels, fmt)
     return Frame(pixels=pixels, encoded=upload, format=fmt)
+
+
+def check_scans(jpeg: bytes) -> None:
+    """Raises ImageTooComplex for a JPEG of more than MAX_JPEG_SCANS scans (a scan bomb: 2,000 scans in 24 KB
+    decode for 14 s, each scan re-walking the whole image). Counting start-of-scan markers over-counts at worst (an
+    embedded thumbnail's scans), never under-counts: entropy-coded data escapes every 0xFF."""
+    scans = jpeg.count(b"\xff\xda")
+    if scans > MAX_JPEG_SCANS:
+        raise ImageTooComplex(
+            f"JPEG with {scans} scans, above the limit of {MAX_JPEG_SCANS} (progressive JPEGs use about 10)"
+        )
 
 
 def check_size(width: int, height: int, max_pixels: int) -> None:

@@ -109,6 +109,7 @@ def write_clip(
     fast_start: bool = False,
     audio_seconds: float | None = None,
     gop_size: int | None = None,
+    tags: dict[str, str] | None = None,
 ) -> None:
     """Encode ``clip`` (H.264) with a 440 Hz tone (``audio``: an encoder name, or None; as long as the video unless
     ``audio_seconds`` says otherwise).
@@ -117,9 +118,11 @@ def write_clip(
         a player that honours the display matrix shows the upright clip.
     :param pts: explicit timestamps in ``time_base`` units (a variable frame rate); default: one per frame.
     :param gop_size: frames from one keyframe to the next (default: x264's, 250).
+    :param tags: container metadata.
     """
     options = {"movflags": "+faststart"} if fast_start else {}
     with av.open(str(path), "w", options=options) as container:
+        container.metadata.update(tags or {})
         video = container.add_stream("libx264", rate=clip.fps, options={"preset": "ultrafast", "crf": "18"})
         width, height = clip.size
         video.width, video.height = (height, width) if rotation % 180 else (width, height)

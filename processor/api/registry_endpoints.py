@@ -15,7 +15,7 @@ from aiohttp import web
 from processor.api.endpoints import Endpoint, FormField
 from processor.api.forms import read_text_field
 from processor.api.resources import LOCALIZER, SETTINGS
-from processor.api.statuses import describe_error
+from processor.api.statuses import KIND_HEADER, describe_error
 from processor.envelope import answer, failure, json_answer, retry_after
 from processor.errors import (
     InferenceUnavailable,
@@ -29,7 +29,6 @@ from processor.inference.builtin.catalog import BUILTIN_URL
 from processor.inference.capabilities import normalize_url, redact_url
 from schemas.api import AvailableMethods, LabelMethods, Message, Messages, UrlList, Urls, UrlStatus
 
-KIND_HEADER = "X-Anonymizer-Error-Kind"
 DETAIL_HEADER = "X-Anonymizer-Error-Detail"
 
 ADDED = "url added successfully"
@@ -122,7 +121,7 @@ def refused(error: ProcessorError, message: str | None = None, *, status: int | 
     """``error`` in the original's failure body (``data`` null; ``message``, else the error's own), with the status
     of our taxonomy (or ``status``) and the kind and our description in headers."""
     headers = {KIND_HEADER: error.kind, DETAIL_HEADER: _header_text(str(error)), **(retry_after(error) or {})}
-    return failure(status or describe_error(error)[0], message or str(error), headers=headers)
+    return failure(status or describe_error(error).status, message or str(error), headers=headers)
 
 
 def _header_text(text: str) -> str:

@@ -5,8 +5,7 @@ The first matching class wins, so subclasses come before their parents.
 
 from __future__ import annotations
 
-from typing import Any
-
+from processor.envelope import Failure
 from processor.errors import (
     ImageTooLarge,
     ImageUndecodable,
@@ -25,6 +24,11 @@ from processor.errors import (
     UnregisteredUrl,
     VideoTooLong,
     VideoUndecodable,
+)
+
+KIND_HEADER = "X-Anonymizer-Error-Kind"
+ORIGINAL_CONFIGURATION_ERROR = (
+    "Some data in your configuration file need to be modified. Check the /available_methods/ endpoint"
 )
 
 STATUS: tuple[tuple[type[ProcessorError], int], ...] = (
@@ -47,8 +51,12 @@ STATUS: tuple[tuple[type[ProcessorError], int], ...] = (
 )
 
 
-def describe_error(error: ProcessorError) -> tuple[int, dict[str, Any]]:
-    """Status code and failure ``data`` (``kind`` and every problem) of ``error``; 500 for anything unmapped."""
+def describe_error(error: ProcessorError) -> Failure:
+    """How the API answers ``error``: its status (500 for anything unmapped) and ``data`` with its ``kind`` and
+    problem. A configuration problem is answered as the original did — its fixed sentence as ``error``, every
+    problem a string of ``data`` — with the kind in the ``X-Anonymizer-Error-Kind`` header."""
     status = next((code for kind, code in STATUS if isinstance(error, kind)), 500)
-    problems = error.problems if isinstance(error, InvalidConfiguration) else [str(error)]
-    return status, {"kind": error.kind, "problems": problems}
+    if isinstance(error, InvalidConfiguration | UnknownLabel | UnknownModel):
+        problems = error.problems if isinstance(error, InvalidConfiguration) else [str(error)]
+        return Failure(status, problems, ORIGINAL_CONFIGURATION_ERROR, {KIND_HEADER: error.kind})
+    return Failure(status, {"kind": error.kind, "problems": [str(error)]})

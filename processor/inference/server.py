@@ -28,7 +28,7 @@ from aiohttp import BodyPartReader, web
 from PIL import Image
 
 from processor import media
-from processor.envelope import answer, envelope_errors, failure
+from processor.envelope import Failure, answer, envelope_errors, failure
 from processor.errors import (
     ImageTooLarge,
     ImageUndecodable,
@@ -120,8 +120,8 @@ def _models_ready(app: web.Application) -> tuple[bool, dict[str, Any]]:
     return True, {"models": {"loaded": True, "names": models}}
 
 
-def _describe(error: ProcessorError) -> tuple[int, None]:
-    return next((code for kind, code in _STATUS if isinstance(error, kind)), 500), None
+def _describe(error: ProcessorError) -> Failure:
+    return Failure(next((code for kind, code in _STATUS if isinstance(error, kind)), 500))
 
 
 async def _run(request: web.Request, call: Callable[[], T]) -> T:

@@ -14,7 +14,7 @@ blackens it). A frame ffmpeg itself flags as corrupt is damaged too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -141,8 +141,9 @@ class VideoReader:
 
     @property
     def metadata(self) -> dict[str, str]:
-        """The container's tags (creation time, an MP4's GPS ``location`` …)."""
-        return dict(self._container.metadata)
+        """The container's tags (creation time, an MP4's GPS ``location`` …) without pictures (see
+        :func:`without_pictures`)."""
+        return without_pictures(self._container.metadata)
 
     def read(self) -> list[Item]:
         """The next frames and audio packets in file order; an empty list at the end of the file."""
@@ -300,6 +301,21 @@ class VideoReader:
         self._frames += 1
         damaged = self._damaged or frame.is_corrupt
         return DecodedFrame(self._frames - 1, pixels, pts, frame.duration or 0, damaged)
+
+
+_PICTURE_TAG_WORDS = ("picture", "cover", "covr", "apic", "thumb", "artwork")
+MAX_TAG_CHARS = 1024
+"""Longer tag values are dropped: past a title or a comment, a tag is a blob (a base64 image, a muxer's payload)."""
+
+
+def without_pictures(tags: Mapping[str, str]) -> dict[str, str]:
+    """Tags a kept container metadata may carry: none that holds a picture (``METADATA_BLOCK_PICTURE``, cover art,
+    thumbnails — the unanonymized frame an app shows as the video's icon) and no value over MAX_TAG_CHARS."""
+    return {
+        name: value
+        for name, value in tags.items()
+        if len(value) <= MAX_TAG_CHARS and not any(word in name.lower() for word in _PICTURE_TAG_WORDS)
+    }
 
 
 def _codec_name(stream: av.stream.Stream) -> str:

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from processor import metrics
 from processor.api.app import create_app
 from processor.api.routes import ENDPOINTS
+from processor.api.statuses import ORIGINAL_CONFIGURATION_ERROR
 from processor.inference.builtin.models import BuiltinModels
 from processor.inference.server import create_inference_app
 from processor.settings import BuiltinSettings, HttpSettings, InferenceSettings, Settings
@@ -228,8 +229,9 @@ async def test_an_invalid_configuration_lists_all_three_problems(api: Api, astro
     response = await client.post("/anonymize/", data=anonymize_form(astronaut_jpeg, configuration))
     assert response.status == 422
     answer = await json_of(response)
-    problems = answer["data"]["problems"]
-    assert answer["data"]["kind"] == "invalid_configuration" and len(problems) == 3, problems
+    problems = answer["data"]
+    assert answer["error"] == ORIGINAL_CONFIGURATION_ERROR
+    assert response.headers["X-Anonymizer-Error-Kind"] == "invalid_configuration" and len(problems) == 3, problems
     assert any(problem.startswith("sensitive_info[0].class_name") for problem in problems)
     assert any(problem.startswith("sensitive_info[1].anonymization_degree") for problem in problems)
     assert any(
@@ -237,7 +239,7 @@ async def test_an_invalid_configuration_lists_all_three_problems(api: Api, astro
     )
 
     response = await client.post("/anonymize/", data=anonymize_form(astronaut_jpeg, "{not json"))
-    assert response.status == 422 and "not valid JSON" in (await json_of(response))["error"]
+    assert response.status == 422 and "not valid JSON" in (await json_of(response))["data"][0]
 
 
 async def test_unknown_and_unregistered_urls_are_refused(api: Api, astronaut_jpeg: bytes) -> None:
@@ -262,7 +264,9 @@ async def test_unknown_and_unregistered_urls_are_refused(api: Api, astronaut_jpe
 
     form = anonymize_form(astronaut_jpeg, {"sensitive_info": [entry(url="builtin", class_name="unicorn")]})
     response = await client.post("/anonymize/", data=form)
-    assert response.status == 422 and "unicorn" in (await json_of(response))["error"]
+    answer = await json_of(response)
+    assert response.status == 422 and answer["error"] == ORIGINAL_CONFIGURATION_ERROR
+    assert response.headers["X-Anonymizer-Error-Kind"] == "unknown_label" and "unicorn" in answer["data"][0]
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])

@@ -10,31 +10,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
 from processor.api.app import create_app
+from processor.configuration import default_configuration
 from processor.settings import BuiltinSettings, HttpSettings, InferenceSettings, Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 BOUNDARY = b"xyz"
-CONFIGURATION = orjson.dumps(
-    {
-        "sensitive_info": [
-            {
-                "model_name": "centerface",
-                "class_name": "face",
-                "anonymization_technique": "blackening",
-                "inference_type": "detection",
-                "anonymization_degree": 1.0,
-                "url": "builtin",
-            }
-        ]
-    }
-)
+CONFIGURATION = default_configuration().model_dump_json().encode()
 
 
 def part(name: str, body: bytes, filename: bytes = b"") -> bytes:

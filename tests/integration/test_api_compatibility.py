@@ -109,6 +109,19 @@ def a_users_script(api: str, detector: str, folder: Path) -> None:
     anonymized = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
     assert anonymized is not None and anonymized[FACE].max() < 20  # blackened
 
+    configuration.write_text(json.dumps({"sensitive_info": [entry | {"anonymization_degree": 2}]}))
+    with (folder / "frame.jpg").open("rb") as image, configuration.open("rb") as config:
+        response = requests.post(api + "anonymize/", files={"image": image, "configuration": config}, timeout=60)
+    expected = original(
+        {
+            "data": ["sensitive_info[0].anonymization_degree: Input should be less than or equal to 1"],
+            "error": "Some data in your configuration file need to be modified. Check the /available_methods/ endpoint",
+            "success": False,
+        }
+    )
+    assert (response.status_code, response.content) == (422, expected)
+    assert response.headers["X-Anonymizer-Error-Kind"] == "invalid_configuration"
+
     refused_port = free_port()  # nothing listens there
     response = requests.post(api + "set_url", data={"url": f"http://{HOST}:{refused_port}/"}, timeout=30)
     assert (response.status_code, response.content) == (503, failed("url trying to add is not reachable"))

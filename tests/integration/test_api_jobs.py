@@ -180,7 +180,8 @@ async def test_an_unknown_job_is_404_and_a_bad_configuration_leaves_no_job(clien
     data.add_field("video", io.BytesIO(video), filename="drive.mp4")
     data.add_field("configuration", '{"sensitive_info": [{"model_name": "centerface"}]}')
     refused = await client.post("/jobs/video", data=data)
-    assert refused.status == 422 and (await refused.json())["data"]["kind"] == "invalid_configuration"
+    assert refused.status == 422 and refused.headers["X-Anonymizer-Error-Kind"] == "invalid_configuration"
+    assert "sensitive_info[0].class_name: Field required" in (await refused.json())["data"]
     assert job_folders() - before == set()
 
 

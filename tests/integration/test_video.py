@@ -4,6 +4,7 @@ go through the video path and come back with the same frames, timing, rotation a
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import subprocess
 import sys
@@ -491,3 +492,28 @@ def test_the_command_line_prints_a_summary_and_fails_clearly(tmp_path: Path) -> 
     )
     assert done.returncode == 1
     assert "video_undecodable: notes.txt: not a readable video" in done.stderr
+
+
+async def test_kept_container_metadata_carries_no_picture(tmp_path: Path) -> None:
+    """A picture tag (Vorbis-style METADATA_BLOCK_PICTURE, cover art) would show the clear first frame: dropped,
+    like any tag long enough to be a blob; the plain tags stay."""
+    frame_jpeg = base64.b64encode(cv2.imencode(".jpg", CLIP.frame(0))[1].tobytes()).decode()
+    tags = {
+        "title": "drive 12",
+        "location": "+48.1371+011.5754/",
+        "METADATA_BLOCK_PICTURE": frame_jpeg,
+        "cover_art": frame_jpeg[:500],
+        "comment": "x" * 5000,
+    }
+    source = tmp_path / "tagged.mkv"
+    write_clip(source, CLIP, audio=None, tags=tags)
+    with av.open(str(source)) as written:
+        assert {name.lower() for name in written.metadata} >= {"title", "metadata_block_picture", "comment"}
+    target = tmp_path / "out.mkv"
+    settings = Settings(output=OutputSettings(keep_metadata=True))
+    await anonymize_video_file(source, target, CONFIGURATION, ClipLocalizer(CLIP), settings)
+    with av.open(str(target)) as output:
+        kept = {name.lower(): value for name, value in output.metadata.items()}
+    assert kept["title"] == "drive 12" and kept["location"] == "+48.1371+011.5754/"
+    assert not {"metadata_block_picture", "cover_art", "comment"} & set(kept)
+    assert all(len(value) <= 1024 for value in kept.values())

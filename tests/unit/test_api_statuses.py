@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from processor.api.statuses import describe_error
+from processor.envelope import Failure
 from processor.errors import (
     ImageTooLarge,
     ImageUndecodable,
@@ -39,15 +40,22 @@ from processor.errors import (
     ],
 )
 def test_status_of_each_error(error: ProcessorError, status: int) -> None:
-    assert describe_error(error)[0] == status
+    assert describe_error(error).status == status
 
 
-def test_every_problem_of_an_invalid_configuration_is_listed() -> None:
-    status, data = describe_error(InvalidConfiguration(["sensitive_info[0].class_name: Field required", "x: y"]))
-    assert data == {
-        "kind": "invalid_configuration",
-        "problems": ["sensitive_info[0].class_name: Field required", "x: y"],
-    }
-    assert status == 422
-    _, data = describe_error(UnknownLabel("model knows only face"))
-    assert data == {"kind": "unknown_label", "problems": ["model knows only face"]}
+def test_a_configuration_problem_is_answered_as_the_original_with_every_problem_listed() -> None:
+    described = describe_error(InvalidConfiguration(["sensitive_info[0].class_name: Field required", "x: y"]))
+    assert described == Failure(
+        422,
+        ["sensitive_info[0].class_name: Field required", "x: y"],
+        "Some data in your configuration file need to be modified. Check the /available_methods/ endpoint",
+        {"X-Anonymizer-Error-Kind": "invalid_configuration"},
+    )
+    described = describe_error(UnknownLabel("model knows only face"))
+    assert (described.status, described.data) == (422, ["model knows only face"])
+    assert described.headers == {"X-Anonymizer-Error-Kind": "unknown_label"}
+
+
+def test_other_errors_carry_their_kind_and_problem_in_data() -> None:
+    described = describe_error(ObjectTooLarge("body"))
+    assert (described.data, described.message) == ({"kind": "object_too_large", "problems": ["body"]}, None)

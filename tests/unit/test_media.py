@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from processor.errors import ImageTooLarge, ImageUndecodable
+from processor.errors import ImageTooComplex, ImageTooLarge, ImageUndecodable
 from processor.frames import BgrImage
-from processor.media import decode, encode, jpeg_exif_segment, probe
+from processor.media import MAX_JPEG_SCANS, decode, encode, jpeg_exif_segment, probe
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -112,3 +112,23 @@ def test_orientation_is_applied_and_kept_metadata_says_upright(astronaut_bgr: Bg
     assert exif[ORIENTATION] == 1
     assert exif[0x010F] == "TestCam"
     assert exif.get_ifd(GPS_IFD)[2] == (48.0, 8.0, 10.0)
+
+
+def progressive_jpeg(pixels: BgrImage, repeat_last_scan: int = 0) -> bytes:
+    """A real progressive JPEG (Pillow: about 10 scans); ``repeat_last_scan`` copies of its last scan make it a scan
+    bomb: libjpeg decodes every copy over the whole image."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[:, :, ::-1]).save(buffer, "JPEG", quality=90, progressive=True)
+    data = buffer.getvalue()
+    last, end = data.rfind(b"\xff\xda"), data.rfind(b"\xff\xd9")
+    return data[:end] + data[last:end] * repeat_last_scan + data[end:]
+
+
+def test_a_progressive_jpeg_decodes_and_a_scan_bomb_is_refused_before_decoding(astronaut_bgr: BgrImage) -> None:
+    normal = progressive_jpeg(astronaut_bgr)
+    assert 5 <= normal.count(b"\xff\xda") <= MAX_JPEG_SCANS
+    assert decode(normal, 10**8).pixels.shape == astronaut_bgr.shape
+    bomb = progressive_jpeg(astronaut_bgr[:64, :64], repeat_last_scan=2000)
+    with pytest.raises(ImageTooComplex, match=rf"JPEG with 20\d\d scans, above the limit of {MAX_JPEG_SCANS}"):
+        decode(bomb, 10**8)
+    assert ImageTooComplex.kind == "image_too_complex" and issubclass(ImageTooComplex, ImageTooLarge)  # 413

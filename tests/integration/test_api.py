@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from processor.inference.server import create_inference_app
 from processor.settings import BuiltinSettings, HttpSettings, InferenceSettings, Settings
 from tests.conftest import LOOPBACK, encode_png
 from tests.inference_stubs import InferenceStub, StubModel
+from tests.integration.api_support import anonymize_form
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -46,19 +46,6 @@ def entry(**fields: Any) -> dict[str, Any]:
         "anonymization_degree": 1.0,
         **fields,
     }
-
-
-def anonymize_form(image: bytes, configuration: dict[str, Any] | str, *, as_file: bool = True) -> FormData:
-    """The form the original API's clients send: the image and the configuration, both as files."""
-    form = FormData()
-    # A BytesIO, not bytes: aiohttp warns that a large bytes body may block the event loop.
-    form.add_field("image", io.BytesIO(image), filename="frame.jpg", content_type="application/octet-stream")
-    text = configuration if isinstance(configuration, str) else json.dumps(configuration)
-    if as_file:
-        form.add_field("configuration", text.encode(), filename="user_configuration.json")
-    else:
-        form.add_field("configuration", text)
-    return form
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ non-public endpoint behind a token, ``serve`` refusing a network address without
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -16,7 +15,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
@@ -25,6 +23,7 @@ from processor.errors import InsecureSettings
 from processor.settings import BuiltinSettings, HttpSettings, InferenceSettings, Settings
 from tests.conftest import LOOPBACK, LOOPBACK_ENV
 from tests.inference_stubs import InferenceStub, StubModel
+from tests.integration.api_support import anonymize_form, faces_blackened
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -74,24 +73,7 @@ def with_tokens() -> dict[str, Any]:
     return {"api_token": SecretStr(API_TOKEN), "admin_token": SecretStr(ADMIN_TOKEN)}
 
 
-def anonymize_form(image: bytes, configuration: dict[str, Any]) -> FormData:
-    form = FormData()
-    form.add_field("image", io.BytesIO(image), filename="frame.jpg", content_type="application/octet-stream")
-    form.add_field("configuration", json.dumps(configuration).encode(), filename="user_configuration.json")
-    return form
-
-
-FACES_WITHOUT_URL = {
-    "sensitive_info": [
-        {
-            "model_name": "centerface",
-            "class_name": "face",
-            "anonymization_technique": "blackening",
-            "inference_type": "detection",
-            "anonymization_degree": 1.0,
-        }
-    ]
-}
+FACES_WITHOUT_URL = faces_blackened(url=None)
 
 
 async def refusal(response: Any) -> tuple[int, str]:

@@ -8,23 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
-from processor.api.app import create_app
 from processor.api.routes import ENDPOINTS
-from processor.settings import InferenceSettings, Settings
-from tests.conftest import LOOPBACK
+from tests.integration.api_support import api_on_loopback
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
-    registry = tmp_path / "url_configuration.json"
-    registry.write_text('{"urls": ["builtin"]}')
-    settings = Settings(inference=InferenceSettings(url_configuration=registry, allowed_networks=LOOPBACK))
-    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as opened:
+    async with api_on_loopback(tmp_path, ["builtin"]) as opened:
         yield opened
 
 

@@ -21,23 +21,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from processor.api.app import create_app
 from processor.settings import InferenceSettings, JobsSettings, Settings
 from tests.conftest import LOOPBACK
+from tests.integration.api_support import faces_blackened
 from tests.videos import Clip, write_clip
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 CLIP = Clip(frames=16)
-CONFIGURATION = {
-    "sensitive_info": [
-        {
-            "model_name": "centerface",
-            "class_name": "face",
-            "anonymization_technique": "blackening",
-            "inference_type": "detection",
-            "anonymization_degree": 1.0,
-            "url": "builtin",
-        }
-    ]
-}
+CONFIGURATION = faces_blackened()
 
 Client = TestClient[Any, Any]
 

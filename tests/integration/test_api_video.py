@@ -15,30 +15,17 @@ import av
 import numpy as np
 import pytest
 from aiohttp import FormData
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from processor.api.app import create_app
 from processor.frames import BgrImage
-from processor.settings import InferenceSettings, Settings
-from tests.conftest import LOOPBACK
+from tests.integration.api_support import api_on_loopback, faces_blackened
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 FRAMES = 8
 FACE = (slice(95, 125), slice(195, 225))  # rows, columns inside the astronaut's face
 FAR = (slice(420, 500), slice(20, 120))  # bottom-left, far from it
-CONFIGURATION = {
-    "sensitive_info": [
-        {
-            "model_name": "centerface",
-            "class_name": "face",
-            "anonymization_technique": "blackening",
-            "inference_type": "detection",
-            "anonymization_degree": 1.0,
-            "url": "builtin",
-        }
-    ]
-}
+CONFIGURATION = faces_blackened()
 
 
 def clip(image: BgrImage, frames: int) -> bytes:
@@ -77,10 +64,7 @@ async def no_new_spool_folder(before: set[str], timeout_s: float = 5.0) -> bool:
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
-    registry = tmp_path / "url_configuration.json"
-    registry.write_text('{"urls": []}')
-    settings = Settings(inference=InferenceSettings(url_configuration=registry, allowed_networks=LOOPBACK))
-    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as opened:
+    async with api_on_loopback(tmp_path, []) as opened:
         yield opened
 
 

@@ -25,12 +25,11 @@ import boto3
 import orjson
 import pytest
 from aiohttp import FormData
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from processor.api.app import create_app
-from processor.settings import InferenceSettings, Settings, StorageSettings
+from processor.settings import Settings, StorageSettings
 from schemas.events import CompletionEvent, DeadLetter
-from tests.conftest import LOOPBACK
+from tests.integration.api_support import api_on_loopback
 from tests.integration.conftest import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY
 from tests.integration.stream_support import builtin_configuration, processor_settings, settings_env
 from tests.videos import Clip, write_clip
@@ -173,10 +172,7 @@ def test_hostile_events_are_dead_lettered_with_their_kind_and_nothing_is_written
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
-    registry = tmp_path / "url_configuration.json"
-    registry.write_text('{"urls": []}')
-    settings = Settings(inference=InferenceSettings(url_configuration=registry, allowed_networks=LOOPBACK))
-    async with TestClient(TestServer(create_app(settings), host="127.0.0.1")) as opened:
+    async with api_on_loopback(tmp_path, []) as opened:
         yield opened
 
 

@@ -226,12 +226,12 @@ class AsyncAnonymizer:
         localizer, chosen = self._open(configuration)
         limits = self._settings.limits
         frame: Frame
+        upload = localizer.needs_encoded_frames(chosen.sensitive_info)
         if isinstance(image, np.ndarray):
-            upload = localizer.needs_encoded_frames(chosen.sensitive_info)
             quality = self._settings.output.jpeg_quality if upload else None
             frame = await asyncio.to_thread(pixel_frame, image, limits.max_pixels, rgb=rgb, upload_quality=quality)
         else:
-            frame = await asyncio.to_thread(decode, _encoded(image, rgb), limits.max_pixels)
+            frame = await asyncio.to_thread(decode, _encoded(image, rgb), limits.max_pixels, upload=upload)
         regions = await detect_regions(frame, chosen, localizer, output=self._settings.output)
         return Detection(regions, frame.width, frame.height)
 

@@ -64,10 +64,13 @@ def _header(data: bytes) -> tuple[str, int, int, int]:
     return fmt, width, height, orientation if isinstance(orientation, int) else 1
 
 
-def decode(data: bytes, max_pixels: int) -> Frame:
-    """Decode to BGR pixels, EXIF orientation applied; ``Frame.encoded`` is the input, or for an orientation other
-    than 1 the upright pixels re-encoded (no metadata). Raises ImageTooLarge above ``max_pixels`` and
-    ImageUndecodable for bad data."""
+def decode(data: bytes, max_pixels: int, *, upload: bool = True) -> Frame:
+    """Decode to BGR pixels, EXIF orientation applied. Raises ImageTooLarge above ``max_pixels`` and
+    ImageUndecodable for bad data.
+
+    :param upload: ``Frame.encoded`` is what an HTTP inference service is sent: the input, or for an orientation
+        other than 1 the upright pixels re-encoded (no metadata). False (no service reads it): the input as is,
+        never re-encoded."""
     fmt, width, height, orientation = _header(data)
     check_size(width, height, max_pixels)
     if fmt == "jpeg":
@@ -78,8 +81,8 @@ def decode(data: bytes, max_pixels: int) -> Frame:
     pixels = np.asarray(decoded, dtype=np.uint8)
     # Boxes apply to these upright pixels, so an inference service must see them, not the stored orientation
     # plus a tag it may ignore; the common upright case keeps the original bytes (no re-encode).
-    upload = data if orientation == 1 else encode(pixels, fmt)
-    return Frame(pixels=pixels, encoded=upload, format=fmt)
+    encoded = encode(pixels, fmt) if upload and orientation != 1 else data
+    return Frame(pixels=pixels, encoded=encoded, format=fmt)
 
 
 def check_scans(jpeg: bytes) -> None:

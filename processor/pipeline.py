@@ -56,7 +56,8 @@ async def anonymize_image(
     """Anonymize one encoded image. Raises PermanentError (bad image, unknown label, ...) or TransientError
     (an inference service unavailable); nothing is half-written since this function does no I/O of its own."""
     started = time.perf_counter()
-    frame = await asyncio.to_thread(decode, data, limits.max_pixels)
+    upload = localizer.needs_encoded_frames(configuration.sensitive_info)
+    frame = await asyncio.to_thread(decode, data, limits.max_pixels, upload=upload)
     timings = {"decode": _ms(time.perf_counter() - started)}
     summaries, regions = await _hide(frame, configuration, localizer, output, timings)
     encoding = time.perf_counter()

@@ -193,7 +193,7 @@ async def _read_image(request: web.Request) -> BgrImage:
                 data.extend(chunk)
                 if len(data) > max_bytes:
                     raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=len(data))
-            return media.decode(bytes(data), max_pixels).pixels
+            return media.decode(bytes(data), max_pixels, upload=False).pixels
     raise web.HTTPBadRequest(text="multipart field 'input_data' is missing")
 
 

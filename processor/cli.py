@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -173,6 +174,42 @@ def _parser() -> argparse.ArgumentParser:
     objects.add_argument("--all-objects", action="store_true", help="every object, not only image and video files")
     enqueue.add_argument("--no-progress", action="store_true", help="no progress bar")
     enqueue.set_defaults(command=_enqueue)
+
+    replay = commands.add_parser(
+        "replay",
+        help="re-publish dead letters to the input, by error kind and time, each once",
+        description="Re-publish dead letters as their original events (same ids) to the input: the Kafka input topic "
+        "(kafka.input_topic), or without Kafka a JSON-lines file for `anonymizer run --inbox FILE`. Reads the "
+        "dead-letter topic (kafka.dead_letter_topic) up to its end at the start, or with --file (the default without "
+        "Kafka: the dead-letter file beside stream.completions_file) a dead-letter file. A dead letter replayed once "
+        "is not replayed again. Prints a JSON summary on stdout.",
+    )
+    replay.add_argument(
+        "--file", type=Path, metavar="PATH", help="a dead-letter file (*.dead-letter.jsonl) instead of the topic"
+    )
+    replay.add_argument(
+        "--kind",
+        action="append",
+        type=_error_kind,
+        metavar="KIND",
+        help="only dead letters of this error kind, e.g. object_not_found (repeatable; default: every kind)",
+    )
+    replay.add_argument("--since", type=_instant, metavar="TIME", help="only those failed at or after TIME (ISO 8601)")
+    replay.add_argument("--until", type=_instant, metavar="TIME", help="only those failed at or before TIME (ISO 8601)")
+    replay.add_argument("--dry-run", action="store_true", help="count only: publish and record nothing")
+    replay.add_argument(
+        "--group", metavar="ID", help="the topic's replay groups' prefix (default: kafka.replay_group_id)"
+    )
+    replay.add_argument(
+        "--jsonl",
+        type=Path,
+        default=Path("replay.jsonl"),
+        metavar="FILE",
+        help="no Kafka: write the events here, for `anonymizer run --inbox FILE` (default ./replay.jsonl)",
+    )
+    replay.add_argument("--force", action="store_true", help="replace an existing --jsonl file")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    replay.set_defaults(command=_replay)
 
     infer = commands.add_parser("infer", help="serve the built-in models over the inference services' HTTP API")
     infer.add_argument("--host", help="address to listen on (default: http.host, 127.0.0.1)")
@@ -436,6 +473,48 @@ def _enqueue(arguments: argparse.Namespace, settings: Settings) -> int:
         return 1 if isinstance(error, TransientError) else 2
     print(summary.line(), file=sys.stderr)  # noqa: T201
     return 0
+
+
+def _replay(arguments: argparse.Namespace, settings: Settings) -> int:
+    from processor.stream.replay import Selection, replay_file, replay_topic
+    from processor.stream.sinks.jsonl import dead_letter_path
+
+    if arguments.since and arguments.until and arguments.since > arguments.until:
+        return _refuse("--since is later than --until")
+    kafka = settings.kafka.bootstrap_servers is not None
+    if not kafka and not arguments.dry_run and arguments.jsonl.exists() and not arguments.force:
+        return _refuse(f"{arguments.jsonl} exists: --force replaces it, --jsonl names another file")
+    selection = Selection(frozenset(arguments.kind) if arguments.kind else None, arguments.since, arguments.until)
+    progress = not arguments.no_progress
+    path = arguments.file if arguments.file is not None or kafka else dead_letter_path(settings.stream.completions_file)
+    if path is not None:
+        if not path.is_file():
+            return _refuse(f"no dead-letter file {path}")
+        job = replay_file(
+            path, settings, selection, jsonl=arguments.jsonl, dry_run=arguments.dry_run, progress=progress
+        )
+    else:
+        job = replay_topic(settings, selection, group=arguments.group, dry_run=arguments.dry_run, progress=progress)
+    summary = asyncio.run(job)  # BrokerUnavailable: main prints it, exit 1
+    print(summary.line())  # noqa: T201
+    return 0
+
+
+def _error_kind(text: str) -> str:
+    from processor.errors import error_kinds
+
+    if text not in error_kinds():
+        raise argparse.ArgumentTypeError(f"unknown error kind {text!r} (kinds: {', '.join(sorted(error_kinds()))})")
+    return text
+
+
+def _instant(text: str) -> datetime:
+    """An ISO-8601 time; without an offset, UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r} (e.g. 2026-12-07T06:00:00Z)") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _enqueue_prefix(prefix: str, settings: Settings) -> tuple[str, Settings]:

@@ -5,6 +5,9 @@ Each class carries a stable ``kind`` string used in dead letters, logs, metrics 
 
 from __future__ import annotations
 
+INTERNAL = "internal"
+"""The error kind of a dead letter caused by a bug (an exception outside the taxonomy)."""
+
 
 class ProcessorError(Exception):
     """Root of every error the processor raises on purpose."""
@@ -159,3 +162,14 @@ class VideoTooLong(PermanentError):
     """Longer than the stream's and API's limit (``video.max_duration_s``): split it upstream or use the CLI."""
 
     kind = "video_too_long"
+
+
+def error_kinds() -> frozenset[str]:
+    """Every kind a dead letter can carry: those of the taxonomy below :class:`ProcessorError`, and ``internal``."""
+    kinds = {INTERNAL}
+    classes: list[type[ProcessorError]] = [ProcessorError]
+    while classes:
+        cls = classes.pop()
+        kinds.add(cls.kind)
+        classes.extend(cls.__subclasses__())
+    return frozenset(kinds)

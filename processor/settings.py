@@ -183,6 +183,10 @@ class KafkaSettings(BaseModel):
     completion_topic: str = Field(default="frames.anonymized", description="completion events out")
     dead_letter_topic: str = Field(default="frames.dead-letter", description="dead letters out")
     group_id: str = Field(default="anonymizer", description="consumer group shared by all processors")
+    replay_group_id: str = Field(
+        default="anonymizer-replay",
+        description="`replay`: prefix of the groups (one per error kind) that remember what was replayed",
+    )
     client_id: str = "anonymizer"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(

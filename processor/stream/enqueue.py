@@ -81,7 +81,7 @@ async def enqueue(
     events = size = skipped = 0
     async with (
         ObjectStorage(settings.storage, settings.limits) as storage,
-        _open_writer(settings, jsonl) as writer,
+        open_writer(settings, jsonl) as writer,
     ):
         bar = tqdm(desc="enqueue", unit="ev", file=sys.stderr, disable=not progress, dynamic_ncols=True)
         try:
@@ -116,7 +116,7 @@ def _wanted(url: str, suffixes: Collection[str] | None) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def _open_writer(settings: Settings, jsonl: Path) -> AsyncIterator[EventWriter]:
+async def open_writer(settings: Settings, jsonl: Path) -> AsyncIterator[EventWriter]:
     if settings.kafka.bootstrap_servers is None:
         with _JsonlWriter.open(jsonl) as writer:
             yield writer

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Protocol
 
 from processor import __version__, metrics
-from processor.errors import ProcessorError, TransientError
+from processor.errors import INTERNAL, ProcessorError, TransientError
 from processor.inference.base import Localizer
 from processor.logs import log_context
 from processor.pipeline import anonymize_image
@@ -41,10 +41,6 @@ from schemas.events import CompletionEvent, DeadLetter, EventKind, FrameEvent
 from schemas.results import FrameResult
 
 log = logging.getLogger(__name__)
-
-INTERNAL = "internal"
-"""The error kind of a dead letter caused by a bug (an exception outside the taxonomy)."""
-
 
 class Storage(Protocol):
     """What the worker needs of :class:`processor.storage.ObjectStorage`."""

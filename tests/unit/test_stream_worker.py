@@ -12,13 +12,13 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from processor.errors import BrokerUnavailable, InferenceUnavailable, InvalidEvent, UnknownLabel
+from processor.errors import INTERNAL, BrokerUnavailable, InferenceUnavailable, InvalidEvent, UnknownLabel
 from processor.frames import Box, Frame, Localization
 from processor.settings import Settings, StreamSettings
 from processor.storage import ObjectStorage
 from processor.stream.configurations import Configurations
 from processor.stream.sources.base import Record
-from processor.stream.worker import INTERNAL, StreamStats, Worker
+from processor.stream.worker import StreamStats, Worker
 from schemas.config import InferenceType, SensitiveInfo, UserConfiguration
 from schemas.events import CompletionEvent, DeadLetter, FrameEvent
 

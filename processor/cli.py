@@ -482,14 +482,16 @@ def _replay(arguments: argparse.Namespace, settings: Settings) -> int:
     if arguments.since and arguments.until and arguments.since > arguments.until:
         return _refuse("--since is later than --until")
     kafka = settings.kafka.bootstrap_servers is not None
+    path = arguments.file if arguments.file is not None or kafka else dead_letter_path(settings.stream.completions_file)
+    if path is not None and arguments.group is not None:
+        return _refuse("--group names the dead-letter topic's replay groups; a file keeps <file>.replayed")
+    if path is not None and not path.is_file():
+        return _refuse(f"no dead-letter file {path}")
     if not kafka and not arguments.dry_run and arguments.jsonl.exists() and not arguments.force:
         return _refuse(f"{arguments.jsonl} exists: --force replaces it, --jsonl names another file")
     selection = Selection(frozenset(arguments.kind) if arguments.kind else None, arguments.since, arguments.until)
     progress = not arguments.no_progress
-    path = arguments.file if arguments.file is not None or kafka else dead_letter_path(settings.stream.completions_file)
     if path is not None:
-        if not path.is_file():
-            return _refuse(f"no dead-letter file {path}")
         job = replay_file(
             path, settings, selection, jsonl=arguments.jsonl, dry_run=arguments.dry_run, progress=progress
         )

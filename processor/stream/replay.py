@@ -50,6 +50,9 @@ from schemas.events import DeadLetter, FrameEvent
 log = logging.getLogger(__name__)
 
 _POLL_MS = 1000
+_STALL_S = 30.0
+"""A read that gets nothing this long while short of the end offsets fails (aiokafka retries a lost broker
+silently)."""
 
 
 class Skip(StrEnum):
@@ -361,8 +364,13 @@ async def _read(
     ends = await reader.end_offsets(partitions)
     upto = dict.fromkeys(partitions, 0)
     finished: set[TopicPartition] = set()
+    stalled_since = time.monotonic()
     while len(finished) < len(partitions):
         batches = await reader.getmany(*(tp for tp in partitions if tp not in finished), timeout_ms=_POLL_MS)
+        if batches:
+            stalled_since = time.monotonic()
+        elif time.monotonic() - stalled_since > _STALL_S:
+            raise BrokerUnavailable(f"{partitions[0].topic}: nothing read for {_STALL_S:.0f} s, short of its end")
         for partition, records in batches.items():
             for record in records:
                 if record.timestamp > started_ms:  # appended after the start: a later run's
@@ -375,12 +383,23 @@ async def _read(
                     await _publish(writer, summary, candidate)
                 upto[partition] = record.offset + 1
                 bar.update()
-        if not batches:  # caught up: a partition is done once it reached the end offset of the start
-            for partition in partitions:
-                if partition not in finished and await reader.position(partition) >= ends[partition]:
-                    upto[partition] = max(upto[partition], await reader.position(partition))
-                    finished.add(partition)
+        if not batches:
+            await _caught_up(reader, ends, finished, upto)
     return upto
+
+
+async def _caught_up(
+    reader: AIOKafkaConsumer,
+    ends: dict[TopicPartition, int],
+    finished: set[TopicPartition],
+    upto: dict[TopicPartition, int],
+) -> None:
+    """After a poll that brought nothing: a partition is done once it reached its end offset of the start."""
+    for partition, end in ends.items():
+        position = await reader.position(partition)
+        if partition not in finished and position >= end:
+            upto[partition] = max(upto[partition], position)
+            finished.add(partition)
 
 
 async def _examine_record(

@@ -18,7 +18,7 @@ from processor.stream.messages import parse_message
 from processor.stream.replay import ReplaySummary, Selection, record_path, replay_file, replay_topic
 from processor.stream.sinks.jsonl import JsonlSink
 from processor.stream.sinks.kafka import KafkaSink
-from schemas.events import DeadLetter, FrameEvent
+from schemas.events import CompletionEvent, DeadLetter, FrameEvent
 from tests.integration.kafka_helpers import Broker, Message, consume_all, create_topic, new_group_id, produce
 from tests.integration.servers import free_port
 
@@ -167,7 +167,47 @@ async def test_the_command_prints_its_summary_and_exits_by_the_documented_codes(
     exists = anonymizer(cwd=tmp_path)
     assert exists.returncode == 2 and "replay.jsonl exists" in exists.stderr
 
+    group = anonymizer("--file", str(path), "--group", "g", cwd=tmp_path)
+    assert group.returncode == 2 and "--group names the dead-letter topic" in group.stderr
+
     recorded = record_path(path).read_text()
     down = anonymizer("--file", str(path), cwd=tmp_path, ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
     assert down.returncode == 1 and "broker_unavailable" in down.stderr, down.stderr
     assert record_path(path).read_text() == recorded, "nothing recorded as replayed"
+
+
+def test_a_frame_dead_lettered_for_a_missing_source_completes_once_uploaded_and_replayed(
+    tmp_path: Path, astronaut_jpeg: bytes
+) -> None:
+    frame = tmp_path / "frames" / "a.jpg"
+    frame.parent.mkdir()
+    inbox = tmp_path / "events.jsonl"
+    inbox.write_bytes(orjson.dumps({"id": "cam7-a", "source": f"file://{frame}"}))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANONYMIZER_")}
+    env |= {"ANONYMIZER_STORAGE__FILE_ROOT": str(frame.parent)}
+
+    def run(*arguments: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "processor", *arguments, "--completions", str(tmp_path / "completions.jsonl")]
+        return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert run("run", "--inbox", str(inbox)).returncode == 1, "the source is missing: dead-lettered"
+    frame.write_bytes(astronaut_jpeg)
+    replayed = subprocess.run(
+        [sys.executable, "-m", "processor", "replay", "--no-progress", "--kind", "object_not_found"],
+        cwd=tmp_path,
+        env=env | {"ANONYMIZER_STREAM__COMPLETIONS_FILE": str(tmp_path / "completions.jsonl")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert orjson.loads(replayed.stdout)["replayed"] == 1
+    finished = run("run", "--inbox", str(tmp_path / "replay.jsonl"))
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    (completion,) = [
+        CompletionEvent.model_validate_json(line) for line in (tmp_path / "completions.jsonl").read_bytes().splitlines()
+    ]
+    assert completion.id == "cam7-a" and completion.result.counts.get("face") == 1
+    assert Path(completion.output.removeprefix("file://")).is_file()

@@ -232,6 +232,7 @@ async def replay_file(
                 if candidate.skip is None:
                     await _publish(writer, summary, candidate)
                     published.append(digest)
+                    done.add(digest)  # the same line twice is replayed once
                 bar.update()
     finally:
         bar.close()

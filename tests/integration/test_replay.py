@@ -138,6 +138,19 @@ async def test_the_topic_replays_each_kind_once_up_to_its_end_at_the_start(broke
     assert fresh.selected == 4, "another group has its own record"
 
 
+async def test_a_file_replays_to_the_kafka_input_topic(broker: Broker, tmp_path: Path) -> None:
+    path = await dead_letter_file(tmp_path, LETTERS)
+    inputs = await create_topic(broker)
+    settings = Settings(kafka=broker.kafka_settings(input_topic=inputs))
+
+    summary = await replay_file(path, settings, Selection(frozenset({BROKEN})), progress=False)
+
+    assert (summary.replayed, summary.target) == (2, f"Kafka topic {inputs}")
+    records = await consume_all(broker, inputs, 2, timeout_s=10)
+    assert [FrameEvent.model_validate_json(record.value).id for record in records] == ["cam7/b.jpg", "cam7/d.jpg"]
+    assert not (tmp_path / "replay.jsonl").exists()
+
+
 def anonymizer(*arguments: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "ANONYMIZER_STREAM__COMPLETIONS_FILE": str(cwd / "completions.jsonl"), **env}
     return subprocess.run(
@@ -174,6 +187,8 @@ async def test_the_command_prints_its_summary_and_exits_by_the_documented_codes(
     down = anonymizer("--file", str(path), cwd=tmp_path, ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
     assert down.returncode == 1 and "broker_unavailable" in down.stderr, down.stderr
     assert record_path(path).read_text() == recorded, "nothing recorded as replayed"
+    topic_down = anonymizer(cwd=tmp_path, ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
+    assert topic_down.returncode == 1 and "broker_unavailable" in topic_down.stderr, topic_down.stderr
 
 
 def test_a_frame_dead_lettered_for_a_missing_source_completes_once_uploaded_and_replayed(

@@ -23,6 +23,11 @@ async def open_localizer(
     """
     async with (
         BuiltinLocalizer(settings.builtin) as builtin,
-        open_router(settings.inference, session=session, builtin=builtin) as router,
+        open_router(
+            settings.inference,
+            session=session,
+            builtin=builtin,
+            builtin_models=tuple(builtin.models.catalog().values()),
+        ) as router,
     ):
         yield router

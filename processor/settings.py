@@ -14,8 +14,19 @@ from pathlib import Path
 from typing import Annotated, Literal, get_origin
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyNetwork, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from processor.inference.builtin.catalog import CATALOG
 
 _section = ConfigDict(frozen=True, extra="forbid")
 
@@ -53,6 +64,90 @@ class OutputSettings(BaseModel):
     )
 
 
+_FORMAT_DEFAULTS: dict[str, dict[str, object]] = {
+    "yolo": {"resize": "letterbox", "scale": 1 / 255, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)},
+    "ssd": {"resize": "stretch", "scale": 1 / 255, "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)},
+}
+"""What each format's exports usually expect: Ultralytics YOLO letterboxes to 0..1 RGB; SSD exports (torchvision,
+the ONNX model zoo) stretch and normalise with ImageNet's mean and deviation."""
+
+
+class CustomModelSettings(BaseModel):
+    """A user-supplied ONNX detector, one entry of ``builtin.custom_models``; checked (file, shapes) at start.
+
+    The network gets ``((pixel * scale) - mean) / std`` per channel, NCHW float32, in ``channels`` order.
+    """
+
+    model_config = _section
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="the model name entries and /models use")
+    path: Path = Field(description="the .onnx file")
+    format: Literal["yolo", "ssd"] = Field(
+        description="yolo: one output (1, 4+C, N) (v8/v11) or (1, N, 5+C) (v5, objectness), boxes cx,cy,w,h in "
+        "input pixels; ssd: boxes (1, N, 4) x1,y1,x2,y2 0..1 + scores (1, N, C), or one (1, 1, N, 7) DetectionOutput"
+    )
+    input_size: tuple[Annotated[int, Field(ge=8)], Annotated[int, Field(ge=8)]] = Field(
+        description="network input width, height"
+    )
+    labels: dict[Annotated[int, Field(ge=0)], Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1, description="class index -> label (face, license_plate, ... or any); other classes ignored"
+    )
+    resize: Literal["letterbox", "stretch"] | None = Field(default=None, description="None: the format's usual")
+    score_threshold: float | dict[str, float] = Field(default=0.35, description="one, or per label (every label)")
+    iou_threshold: float = Field(default=0.45, gt=0.0, le=1.0, description="NMS per class")
+    tile: int | None = Field(
+        default=None, ge=32, description="also run on tiles of this side (20% overlap) of larger frames"
+    )
+    channels: Literal["RGB", "BGR"] = "RGB"
+    scale: float | None = Field(default=None, gt=0.0, description="None: the format's usual (1/255)")
+    mean: tuple[float, float, float] | None = None
+    std: (
+        tuple[Annotated[float, Field(gt=0.0)], Annotated[float, Field(gt=0.0)], Annotated[float, Field(gt=0.0)]] | None
+    ) = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _format_defaults(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("format") in _FORMAT_DEFAULTS:
+            defaults = _FORMAT_DEFAULTS[data["format"]]
+            return {**data, **{key: value for key, value in defaults.items() if data.get(key) is None}}
+        return data
+
+    @model_validator(mode="after")
+    def _fits(self) -> CustomModelSettings:
+        thresholds = self.score_threshold if isinstance(self.score_threshold, dict) else {}
+        values = [*thresholds.values()] if thresholds else [self.score_threshold]
+        if any(not 0.0 < float(value) <= 1.0 for value in values):  # type: ignore[arg-type]
+            raise ValueError("score_threshold: every threshold is in (0, 1]")
+        if thresholds and (missing := sorted(set(self.labels.values()) - set(thresholds))):
+            raise ValueError(f"score_threshold has no threshold for label(s) {', '.join(missing)}")
+        if not self.path.is_file():
+            raise ValueError(f"path: no file {str(self.path)!r} (from {Path.cwd()})")
+        from processor.inference.builtin.custom import shape_problem  # late: it imports this module
+
+        if problem := shape_problem(self):
+            raise ValueError(f"model {self.name!r} ({self.path}): {problem}")
+        return self
+
+    def threshold(self, label: str) -> float:
+        """The minimum score of ``label``."""
+        if isinstance(self.score_threshold, dict):
+            return self.score_threshold[label]
+        return self.score_threshold
+
+
+def _known_providers(names: tuple[str, ...]) -> tuple[str, ...]:
+    if names:
+        import onnxruntime  # only when providers are set: importing it costs ~0.3 s
+
+        known = onnxruntime.get_all_providers()
+        if unknown := [name for name in names if name not in known]:
+            raise ValueError(
+                f"unknown onnxruntime execution provider(s) {', '.join(unknown)}; known: {', '.join(known)}"
+            )
+    return names
+
+
 class BuiltinSettings(BaseModel):
     """The bundled detectors (no external service needed)."""
 
@@ -77,11 +172,26 @@ class BuiltinSettings(BaseModel):
         default=True, description="NanoDet also sees 640 px tiles: finds far persons, ~8x the cost at 1080p"
     )
     workers: int = Field(default=2, ge=1, description="threads running built-in models at once")
+    onnx_providers: Annotated[tuple[str, ...], AfterValidator(_known_providers)] = Field(
+        default=(),
+        description='JSON list, e.g. ["CUDAExecutionProvider"]: tried in order for every ONNX model, the ones this '
+        "machine lacks skipped (one warning), CPU always last",
+    )
+    custom_models: tuple[CustomModelSettings, ...] = Field(
+        default=(), description="JSON list of your own ONNX detectors (see Bring your own model)"
+    )
 
     @model_validator(mode="after")
     def _plates_read_somewhere(self) -> BuiltinSettings:
         if not (self.plate_vehicles or self.plate_whole_frame):
             raise ValueError("plate_vehicles and plate_whole_frame are both off: the plate reader would read nothing")
+        return self
+
+    @model_validator(mode="after")
+    def _custom_names_unique(self) -> BuiltinSettings:
+        names = [model.name for model in self.custom_models]
+        if taken := sorted({name for name in names if name in CATALOG or names.count(name) > 1}):
+            raise ValueError(f"custom_models: name(s) {', '.join(taken)} taken (bundled model or twice)")
         return self
 
 
@@ -332,7 +442,7 @@ def unparsable_settings(error: Exception, environ: Mapping[str, str]) -> str:
         if name.upper().startswith(f"ANONYMIZER_{field.upper()}") and _takes_json(name) and not _is_json(value)
     ]
     named = ", ".join(culprits) or f"ANONYMIZER_{field.upper()}"
-    return f"{named}: list and dict settings are JSON, e.g. '[\"s3\", \"file\"]' or '{{\"face\": 1.3}}'"
+    return f'{named}: list and dict settings are JSON, e.g. \'["s3", "file"]\' or \'{{"face": 1.3}}\''
 
 
 def _takes_json(variable: str) -> bool:

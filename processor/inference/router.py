@@ -16,7 +16,7 @@ from processor import metrics
 from processor.errors import ProcessorError, UnknownModel
 from processor.frames import BoolMask, Box, Frame, Localization
 from processor.inference.base import Localizer
-from processor.inference.builtin.catalog import BUILTIN_URL
+from processor.inference.builtin.catalog import BUILTIN_URL, CATALOG, ModelInfo
 from processor.inference.capabilities import Route
 from processor.inference.http import InferenceClient
 from processor.inference.registry import UrlRegistry
@@ -94,11 +94,16 @@ async def open_router(
     *,
     session: aiohttp.ClientSession | None = None,
     builtin: Localizer | None = None,
+    builtin_models: Sequence[ModelInfo] = tuple(CATALOG.values()),
 ) -> AsyncIterator[InferenceRouter]:
     """Client, registry (refreshing in the background) and router, closed in reverse order on exit.
 
     :param session: a shared session (left open); without one the client owns a new one.
     :param builtin: the in-process detectors, already entered by the caller, or ``None``.
+    :param builtin_models: the models ``builtin`` serves (the bundled ones plus the custom ones).
     """
-    async with InferenceClient(settings, session) as client, UrlRegistry(settings, client) as registry:
+    async with (
+        InferenceClient(settings, session) as client,
+        UrlRegistry(settings, client, builtin_models=builtin_models) as registry,
+    ):
         yield InferenceRouter(registry, client, builtin)

@@ -1,4 +1,5 @@
-"""``anonymizer infer``: the built-in models served over the inference HTTP contract of the original services.
+"""``anonymizer infer``: the built-in models (bundled and ``builtin.custom_models``) served over the inference HTTP
+contract of the original services.
 
 Routes: ``GET /models``, ``/models/{m}/labels``, ``/models/{m}/config``, ``/models/{m}/palette``, ``/load``,
 ``/models/{m}/load``; ``POST /models/{m}/predict`` and ``/models/{m}/inference`` with the image as multipart field
@@ -40,7 +41,7 @@ from processor.errors import (
 )
 from processor.frames import BgrImage, Box
 from processor.health import health_routes, observe_requests
-from processor.inference.builtin.catalog import ModelInfo, model_info
+from processor.inference.builtin.catalog import ModelInfo
 from processor.inference.builtin.models import BuiltinModels
 from processor.serving import serve_app
 from processor.settings import Settings
@@ -112,7 +113,7 @@ async def _executor(app: web.Application, *, workers: int) -> AsyncIterator[None
 
 def _models_ready(app: web.Application) -> tuple[bool, dict[str, Any]]:
     warm_up = app.get(WARM_UP)
-    models = list(BuiltinModels.catalog())
+    models = list(app[MODELS].catalog())
     if warm_up is None or not warm_up.done():
         return False, {"models": {"loaded": False, "names": models}}
     if warm_up.cancelled() or warm_up.exception() is not None:
@@ -129,7 +130,7 @@ async def _run(request: web.Request, call: Callable[[], T]) -> T:
 
 
 def _model(request: web.Request) -> ModelInfo:
-    return model_info(request.match_info["model"])
+    return request.app[MODELS].model_info(request.match_info["model"])
 
 
 async def _list_models(request: web.Request) -> web.Response:

@@ -270,7 +270,7 @@ def test_a_lazy_value_is_built_once_when_many_threads_ask_at_once() -> None:
 
 def test_the_catalog_lists_five_models_in_the_contract_shape() -> None:
     assert BUILTIN_URL == "builtin"
-    assert {name: (m.type.value, m.labels) for name, m in BuiltinModels.catalog().items()} == {
+    assert {name: (m.type.value, m.labels) for name, m in BuiltinModels().catalog().items()} == {
         "centerface": ("detection", ("face",)),
         "plate_cascade": ("detection", ("license_plate",)),
         "plate_reader": ("detection", ("license_plate",)),

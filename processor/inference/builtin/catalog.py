@@ -1,4 +1,5 @@
-"""The catalog of built-in models, in the shape the inference HTTP contract exposes (models, labels, config, palette).
+"""The catalog of bundled models, in the shape the inference HTTP contract exposes (models, labels, config, palette);
+custom models join it in :class:`processor.inference.builtin.models.BuiltinModels`.
 
 For a segmentation model the index of a label is its class id in the label map.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from processor.errors import UnknownLabel, UnknownModel
+from processor.errors import UnknownLabel
 from schemas.config import InferenceType
 
 BUILTIN_URL = "builtin"
@@ -51,14 +52,6 @@ SELFIE_SEGMENTATION = ModelInfo(
 CATALOG: dict[str, ModelInfo] = {
     model.name: model for model in (CENTERFACE, PLATE_CASCADE, PLATE_READER, NANODET, SELFIE_SEGMENTATION)
 }
-
-
-def model_info(name: str) -> ModelInfo:
-    """The built-in model called ``name``; raises :class:`UnknownModel` naming the models there are."""
-    try:
-        return CATALOG[name]
-    except KeyError:
-        raise UnknownModel(f"no built-in model {name!r}; built-in models: {', '.join(sorted(CATALOG))}") from None
 
 
 def check_label(model: ModelInfo, label: str) -> None:

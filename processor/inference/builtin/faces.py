@@ -6,15 +6,16 @@ OpenCV DNN is not an option for this model: it answers with thousands of false b
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from processor.frames import BgrImage, Box
 from processor.inference.builtin.catalog import CENTERFACE_PATH
+from processor.inference.builtin.onnx_sessions import open_session
 
 _STRIDE = 4  # one heatmap cell per 4x4 input pixels
 _ALIGN = 32  # both input sides must be multiples of this
@@ -42,18 +43,14 @@ class FaceDetector:
         threshold: float = 0.2,
         nms_iou: float = 0.3,
         intra_op_threads: int = 1,
+        providers: Sequence[str] = (),
     ) -> None:
         if max_side < _ALIGN:
             raise ValueError(f"max_side must be at least {_ALIGN}, got {max_side}")
         self.max_side = max_side
         self.threshold = threshold
         self.nms_iou = nms_iou
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self._session = open_session(model_path, intra_op_threads=intra_op_threads, providers=providers)
 
     def detect(self, image: BgrImage) -> list[Box]:
         """Every face in ``image`` (HxWx3 BGR), most confident first, label ``face``, confidence 0..1."""

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Self, TypeVar
 
 from processor.frames import Frame, Localization
-from processor.inference.builtin.catalog import check_label, model_info
+from processor.inference.builtin.catalog import check_label
 from processor.inference.builtin.models import BuiltinModels
 from processor.settings import BuiltinSettings
 from schemas.config import SensitiveInfo
@@ -21,7 +21,8 @@ T = TypeVar("T")
 
 
 class BuiltinLocalizer:
-    """Finds faces, plates and persons with the bundled models, at most ``options.workers`` frames at once.
+    """Finds faces, plates and persons with the bundled models, and what the custom models find, at most
+    ``options.workers`` frames at once.
 
     Owns its worker threads: use ``async with BuiltinLocalizer(...) as localizer:``; leaving the block waits
     for running model calls and stops the threads. Models load on first use, or at :meth:`warm_up`.
@@ -60,7 +61,7 @@ class BuiltinLocalizer:
         Raises :class:`processor.errors.UnknownModel`, :class:`processor.errors.UnknownLabel` and
         :class:`processor.errors.InvalidConfiguration` (segmentation asked of a detection model).
         """
-        check_label(model_info(entry.model_name), entry.class_name)  # bad entries fail without a thread hop
+        check_label(self.models.model_info(entry.model_name), entry.class_name)  # bad entries fail without a thread hop
         return await self._run(functools.partial(self.models.localize, frame.pixels, entry))
 
     async def _run(self, call: Callable[[], T]) -> T:

@@ -4,6 +4,7 @@ detection / segmentation calls the HTTP inference server and the localizer share
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from processor.errors import InvalidConfiguration
+from processor.errors import InvalidConfiguration, UnknownModel
 from processor.frames import BgrImage, BoolMask, Box, Localization
 from processor.inference.builtin.catalog import (
     BUILTIN_URL,
@@ -24,8 +25,9 @@ from processor.inference.builtin.catalog import (
     SELFIE_SEGMENTATION,
     ModelInfo,
     check_label,
-    model_info,
 )
+from processor.inference.builtin.custom import CustomDetector
+from processor.inference.builtin.custom import model_info as custom_model_info
 from processor.inference.builtin.faces import FaceDetector
 from processor.inference.builtin.objects import ObjectDetector
 from processor.inference.builtin.persons import PersonSegmenter, component_boxes
@@ -63,42 +65,60 @@ class _Lazy(Generic[T]):
 
 
 class BuiltinModels:
-    """The bundled models, each loaded on first use (or by :meth:`warm_up`); every method is sync,
-    thread-safe and CPU-bound: call it from worker threads, never on the event loop.
+    """The bundled models and the custom ones (``builtin.custom_models``), each loaded on first use (or by
+    :meth:`warm_up`); every method is sync, thread-safe and CPU-bound: call it from worker threads, never on the
+    event loop.
 
-    :param options: detector settings (face input size and threshold, onnxruntime threads, plate cascade scale,
-        where the plate reader reads, NanoDet tiling).
+    :param options: detector settings (face input size and threshold, onnxruntime threads and execution providers,
+        plate cascade scale, where the plate reader reads, NanoDet tiling, custom models).
     """
 
     def __init__(self, options: BuiltinSettings | None = None) -> None:
         options = options or BuiltinSettings()
+        threads, providers = options.onnx_threads, options.onnx_providers
         self._faces = _Lazy(
             lambda: FaceDetector(
-                max_side=options.face_max_side, threshold=options.face_threshold, intra_op_threads=options.onnx_threads
+                max_side=options.face_max_side,
+                threshold=options.face_threshold,
+                intra_op_threads=threads,
+                providers=providers,
             )
         )
         self._plates = _Lazy(
             lambda: PlateDetector(downscale=options.plate_downscale, scale_factor=options.plate_scale_factor)
         )
-        self._plate_reader = _Lazy(lambda: PlateReader(intra_op_threads=options.onnx_threads))
+        self._plate_reader = _Lazy(lambda: PlateReader(intra_op_threads=threads, providers=providers))
         self._plate_vehicles = options.plate_vehicles
         self._plate_whole_frame = options.plate_whole_frame
         self._objects = _Lazy(
             lambda: ObjectDetector(
-                tile=NANODET_TILE if options.nanodet_tiling else None, intra_op_threads=options.onnx_threads
+                tile=NANODET_TILE if options.nanodet_tiling else None, intra_op_threads=threads, providers=providers
             )
         )
         self._persons = _Lazy(PersonSegmenter)
+        self._custom = {
+            custom.name: _Lazy(functools.partial(CustomDetector, custom, intra_op_threads=threads, providers=providers))
+            for custom in options.custom_models
+        }
+        self._catalog = {**CATALOG, **{custom.name: custom_model_info(custom) for custom in options.custom_models}}
 
-    @staticmethod
-    def catalog() -> dict[str, ModelInfo]:
-        """Every built-in model by name."""
-        return dict(CATALOG)
+    def catalog(self) -> dict[str, ModelInfo]:
+        """Every model by name: the bundled ones, then the custom ones."""
+        return dict(self._catalog)
+
+    def model_info(self, name: str) -> ModelInfo:
+        """The model called ``name``; raises :class:`UnknownModel` naming the models there are."""
+        try:
+            return self._catalog[name]
+        except KeyError:
+            raise UnknownModel(
+                f"no built-in model {name!r}; built-in models: {', '.join(sorted(self._catalog))}"
+            ) from None
 
     def warm_up(self) -> None:
         """Load every model now and run each once, so the first frame does not pay for it."""
         blank = np.zeros((64, 64, 3), np.uint8)
-        for model in CATALOG.values():
+        for model in self._catalog.values():
             if model.type is InferenceType.detection:
                 self.run_detection(model.name, blank)
             else:
@@ -107,7 +127,9 @@ class BuiltinModels:
     def run_detection(self, model: str, image: BgrImage) -> list[Box]:
         """The boxes ``model`` finds in ``image``, in its pixels. For the segmentation model: one box per
         connected region of persons. Raises :class:`processor.errors.UnknownModel`."""
-        info = model_info(model)
+        info = self.model_info(model)
+        if info.name in self._custom:
+            return self._custom[info.name].get().detect(image)
         if info is CENTERFACE:
             return self._faces.get().detect(image)
         if info is PLATE_CASCADE:
@@ -132,7 +154,7 @@ class BuiltinModels:
     def run_segmentation(self, model: str, image: BgrImage) -> LabelMap:
         """The label map of ``image`` by a segmentation model (class id = index in the model's labels).
         Raises :class:`processor.errors.UnknownModel`, and :class:`InvalidConfiguration` for a detection model."""
-        info = model_info(model)
+        info = self.model_info(model)
         if info is not SELFIE_SEGMENTATION:
             raise InvalidConfiguration([_not_segmentation(info)])
         person = self._persons.get().segment(image)
@@ -146,7 +168,7 @@ class BuiltinModels:
         Raises :class:`processor.errors.UnknownModel`, :class:`processor.errors.UnknownLabel`, and
         :class:`InvalidConfiguration` for a segmentation entry on a detection model.
         """
-        info = model_info(entry.model_name)
+        info = self.model_info(entry.model_name)
         check_label(info, entry.class_name)
         started = time.perf_counter()
         mask: BoolMask | None = None

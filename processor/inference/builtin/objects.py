@@ -4,15 +4,16 @@ overlapping tiles, boxes in the original image's pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from processor.frames import BgrImage, Box
 from processor.inference.builtin.catalog import NANODET_PATH
 from processor.inference.builtin.faces import nms
 from processor.inference.builtin.nanodet_decoding import Detections, decode, to_blob
+from processor.inference.builtin.onnx_sessions import open_session
 from processor.inference.builtin.tiling import containment_merge, tile_windows
 
 COCO_LABELS = {0: "person", 1: "vehicle", 2: "vehicle", 3: "vehicle", 5: "vehicle", 7: "vehicle"}
@@ -45,16 +46,12 @@ class ObjectDetector:
         nms_iou: float = 0.5,
         tile: int | None = 640,
         intra_op_threads: int = 1,
+        providers: Sequence[str] = (),
     ) -> None:
         self.threshold = threshold
         self.nms_iou = nms_iou
         self.tile = tile
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self._session = open_session(model_path, intra_op_threads=intra_op_threads, providers=providers)
         self._output_names = [name for pair in _OUTPUTS.values() for name in pair]
 
     def detect(self, image: BgrImage, *, tiled: bool = True) -> list[Box]:

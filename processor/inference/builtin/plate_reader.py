@@ -96,9 +96,9 @@ def plan_crop(box: Box, frame_width: int, frame_height: int) -> Crop | None:
 class PlateReader:
     """Plates in vehicle crops; ``find_plates`` may be called from many threads at once."""
 
-    def __init__(self, *, intra_op_threads: int = 1) -> None:
-        self._detector = TextDetector(intra_op_threads=intra_op_threads)
-        self._recognizer = TextRecognizer(intra_op_threads=intra_op_threads)
+    def __init__(self, *, intra_op_threads: int = 1, providers: Sequence[str] = ()) -> None:
+        self._detector = TextDetector(intra_op_threads=intra_op_threads, providers=providers)
+        self._recognizer = TextRecognizer(intra_op_threads=intra_op_threads, providers=providers)
 
     def find_plates(self, image: BgrImage, vehicle_boxes: Sequence[Box] | None = None) -> list[Box]:
         """Plate boxes (label ``license_plate``) in ``image`` (HxWx3 BGR), in its pixels. ``vehicle_boxes``

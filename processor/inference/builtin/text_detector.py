@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from processor.frames import BgrImage
 from processor.inference.builtin.catalog import PPOCR_DET_PATH
+from processor.inference.builtin.onnx_sessions import open_session
 
 _ALIGN = 32  # both input sides must be multiples of this
 _MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # ImageNet, RGB
@@ -92,13 +92,18 @@ class TextDetector:
     :param max_side: the long side the network sees, px (larger images are shrunk, smaller ones not enlarged).
     """
 
-    def __init__(self, model_path: Path = PPOCR_DET_PATH, *, max_side: int = 960, intra_op_threads: int = 1) -> None:
+    def __init__(
+        self,
+        model_path: Path = PPOCR_DET_PATH,
+        *,
+        max_side: int = 960,
+        intra_op_threads: int = 1,
+        providers: Sequence[str] = (),
+    ) -> None:
         if max_side < _ALIGN:
             raise ValueError(f"max_side must be at least {_ALIGN}, got {max_side}")
         self.max_side = max_side
-        self._session = ort.InferenceSession(
-            str(model_path), _session_options(intra_op_threads), providers=["CPUExecutionProvider"]
-        )
+        self._session = open_session(model_path, intra_op_threads=intra_op_threads, providers=providers)
         self._input = self._session.get_inputs()[0].name
 
     def detect(self, image: BgrImage) -> list[tuple[Quad, float]]:
@@ -107,12 +112,3 @@ class TextDetector:
         probability = self._session.run(None, {self._input: blob})[0][0, 0]
         scale = np.array([image.shape[1] / blob.shape[3], image.shape[0] / blob.shape[2]])
         return [(quad * scale, score) for quad, score in db_boxes(probability)]
-
-
-def _session_options(intra_op_threads: int) -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = intra_op_threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    return options

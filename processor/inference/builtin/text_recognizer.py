@@ -8,16 +8,17 @@ as in PaddleOCR, class 0 is the CTC blank and the last class is a space.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from processor.frames import BgrImage
 from processor.inference.builtin.catalog import PPOCR_REC_PATH
-from processor.inference.builtin.text_detector import Floats, Quad, _session_options
+from processor.inference.builtin.onnx_sessions import open_session
+from processor.inference.builtin.text_detector import Floats, Quad
 
 HEIGHT = 48
 MAX_WIDTH = 320  # PaddleOCR's recogniser width; wider lines are squeezed into it
@@ -82,10 +83,10 @@ def dictionary(metadata_characters: str) -> list[str]:
 class TextRecognizer:
     """PP-OCRv4's recogniser, loaded once; ``read`` may be called from many threads at once."""
 
-    def __init__(self, model_path: Path = PPOCR_REC_PATH, *, intra_op_threads: int = 1) -> None:
-        self._session = ort.InferenceSession(
-            str(model_path), _session_options(intra_op_threads), providers=["CPUExecutionProvider"]
-        )
+    def __init__(
+        self, model_path: Path = PPOCR_REC_PATH, *, intra_op_threads: int = 1, providers: Sequence[str] = ()
+    ) -> None:
+        self._session = open_session(model_path, intra_op_threads=intra_op_threads, providers=providers)
         self._input = self._session.get_inputs()[0].name
         self.characters = dictionary(self._session.get_modelmeta().custom_metadata_map["character"])
         classes = self._session.get_outputs()[0].shape[-1]

@@ -6,7 +6,7 @@ Every ``detect_every``-th frame is a keyframe, and also:
   with the frame before it, so that no frame is interpolated between two scenes;
 - the frame after a damaged one (damaged frames are blackened, never detected);
 - the frame halfway between two keyframes whose detections do not agree well enough to interpolate between them
-  (:func:`needs_middle`: an object found at one end only, or moving more than :data:`MAX_STEP` of its size), and
+  (:func:`needs_middle`: unmatched objects at both ends, or one moving more than :data:`MAX_STEP` of its size), and
   so on, halving, until they agree or are neighbours.
 """
 
@@ -47,15 +47,18 @@ def scene_cut(before: Signature, after: Signature) -> bool:
 
 def needs_middle(first: Sequence[Box], second: Sequence[Box]) -> bool:
     """Whether the detections of one entry at two keyframes disagree so that the frame between must be detected:
-    a box at either end that overlaps none at the other (IoU < :data:`~processor.video.tracking.MATCH_IOU`), or a
-    matched box that moved more than :data:`MAX_STEP` of its width or height."""
-    for ours, theirs in ((first, second), (second, first)):
+    a box at each end that overlaps none at the other (IoU < :data:`~processor.video.tracking.MATCH_IOU`: maybe one
+    object that moved too far to be matched), or a matched box that moved more than :data:`MAX_STEP` of its width
+    or height. A box at one end only is no reason: its track is extended over the frames between anyway."""
+    unmatched = [False, False]
+    for side, (ours, theirs) in enumerate(((first, second), (second, first))):
         for box in ours:
             best = max(theirs, key=lambda other: iou(box, other), default=None)
             if best is None or iou(box, best) < MATCH_IOU:
-                return True
+                unmatched[side] = True
+                continue
             dx = (best.left + best.right - box.left - box.right) / 2
             dy = (best.top + best.bottom - box.top - box.bottom) / 2
             if abs(dx) > MAX_STEP * abs(box.right - box.left) or abs(dy) > MAX_STEP * abs(box.bottom - box.top):
                 return True
-    return False
+    return all(unmatched)

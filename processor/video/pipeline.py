@@ -1,11 +1,16 @@
-"""A video's path: decode → localize (several frames at once) → smooth over time → hide → encode, streamed.
+"""A video's path: decode → localize (keyframes, several frames at once) → track → hide → encode, streamed.
 
 Each frame goes through the image path's own steps (:func:`processor.pipeline.localize_all` and
-:func:`processor.pipeline.hide_regions`). Memory is bounded whatever the video's length: at most
-``frames_in_flight`` decoded frames wait in the queue, and ``frames_in_flight + k`` frames are held between
-decoding and writing (k = ``smoothing_frames``: frame t is written once frames t+1 … t+k are localized).
-Localizing runs for up to ``frames_in_flight`` frames at once; frames are written in order. Decoding and
-encoding run in worker threads next to the event loop, each on its own container.
+:func:`processor.pipeline.hide_regions`). The tracked labels (detection entries in ``video.smoothing_labels``)
+are detected on keyframes only (:mod:`processor.video.keyframes`; every frame when ``video.detect_every`` is 1)
+and hidden in every frame from their tracks (:mod:`processor.video.tracking`); the other entries (masks, and
+labels not tracked) are detected on every frame. Memory is bounded whatever the video's length: at most
+``frames_in_flight`` decoded frames wait in the queue, and ``frames_in_flight + lookahead`` frames are held between
+decoding and writing: frame t is written once the keyframes up to t + reach are final, reach = N - 1 + k
+(N = ``detect_every``, k = ``smoothing_frames``), lookahead = reach, plus N when N > 1 (so that the keyframe after
+t + reach is decoded and the frames between can still be detected). Localizing runs for up to
+``frames_in_flight`` frames at once; frames are written in order. Decoding and encoding run in worker threads next
+to the event loop, each on its own container.
 
 Privacy first when a frame cannot be processed: a frame the reader marks damaged (decoded after a packet the
 decoder refused) or on which a detector failed (an inference service unavailable after its retries, a model
@@ -179,6 +184,9 @@ class _Flow:
         self._after_damage = False
         self._signature: Signature | None = None
         self._settled: tuple[int, list[Localization] | None] = (-1, None)  # keyframe up to which all are final
+        self._all_settled = self._decoding_done = self._idle = False
+        self._keyframe_added = asyncio.Event()
+        self._progressed = asyncio.Condition()  # self._settled moved on
         self._audio: list[Packet[Stream]] = []
         self._failures: list[Exception] = []  # what detectors raised on frames that were then blackened
         self._damaged = 0  # frames the reader marked damaged
@@ -191,6 +199,7 @@ class _Flow:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 group.create_task(self._decode())
+                group.create_task(self._settle())
                 while items := await self._decoded.get():
                     for item in items:
                         if isinstance(item, DecodedFrame):
@@ -202,6 +211,8 @@ class _Flow:
                     if len(self._audio) >= _AUDIO_BACKLOG:  # audio running ahead of the video (or after its end)
                         audio, self._audio = self._audio, []
                         await _in_thread(self._writer.mux_audio, audio)
+                self._decoding_done = True
+                self._keyframe_added.set()
                 while self._pending:
                     await self._write_next()
                 await _in_thread(self._writer.mux_audio, self._audio)
@@ -236,11 +247,14 @@ class _Flow:
         which = list(range(len(self._entries))) if held.key else self._every
         if which:
             held.tasks.append(self._group.create_task(self._locate(frame, which)))
+        if held.key:
+            self._keyframe_added.set()
         return held
 
     def _detect_tracked(self, held: _Held) -> None:
         held.key = True
         held.tasks.append(self._group.create_task(self._locate(held.frame, self._tracked)))
+        self._keyframe_added.set()
 
     async def _locate(self, frame: DecodedFrame, which: Sequence[int]) -> dict[int, Localization] | None:
         """What the detectors of entries ``which`` found in ``frame``; None when it is to be blackened (a detector
@@ -290,16 +304,36 @@ class _Flow:
             merged.update(found)
         return [merged.get(index) or Localization(entry.class_name) for index, entry in enumerate(self._entries)]
 
-    async def _settle(self, limit: int) -> None:
-        """Make the keyframes final up to the first after frame ``limit``: each pair of consecutive keyframes
-        whose detections disagree gets the frames between detected, halving (:func:`needs_middle`)."""
-        while self._settled[0] < limit:
+    async def _settle(self) -> None:
+        """Make the keyframes final in order, as soon as their detections are in (next to the writing): each pair
+        of consecutive keyframes whose detections disagree gets the frames between detected, halving
+        (:func:`needs_middle`). Runs until the last keyframe of the video is final."""
+        while True:
             later = next((held for held in self._pending if held.key and held.frame.index > self._settled[0]), None)
-            if later is None:
-                return
+            if later is None:  # every keyframe held is final
+                if self._decoding_done:
+                    break
+                self._keyframe_added.clear()
+                async with self._progressed:
+                    self._idle = True
+                    self._progressed.notify_all()
+                await self._keyframe_added.wait()
+                self._idle = False
+                continue
             found = await self._found(later)
             await self._refine(*self._settled, later.frame.index, found)
-            self._settled = (later.frame.index, found)
+            async with self._progressed:
+                self._settled = (later.frame.index, found)
+                self._progressed.notify_all()
+        async with self._progressed:
+            self._all_settled = True
+            self._progressed.notify_all()
+
+    async def _settled_past(self, limit: int) -> None:
+        """Wait until the keyframes up to the first after frame ``limit`` are final, or all those held (a long
+        damaged stretch holds none)."""
+        async with self._progressed:
+            await self._progressed.wait_for(lambda: self._settled[0] >= limit or self._all_settled or self._idle)
 
     async def _refine(
         self, first: int, first_found: list[Localization] | None, last: int, last_found: list[Localization] | None
@@ -320,7 +354,7 @@ class _Flow:
         """Frame t, once the keyframes up to t + reach are final: its tracked boxes added, hidden, encoded, with
         the audio so far."""
         index = self._pending[0].frame.index
-        await self._settle(index + self._reach)
+        await self._settled_past(index + self._reach)
         held = self._pending.popleft()
         found = await self._found(held)
         window = [*self._history]

@@ -42,12 +42,17 @@ def test_agreeing_keyframes_need_no_frame_in_between() -> None:
     assert not needs_middle([face(100), face(300)], [face(300), face(105)])
 
 
-def test_an_object_at_one_end_only_needs_the_middle_frame() -> None:
-    assert needs_middle([face(100)], [])
-    assert needs_middle([], [face(100)])
-    assert needs_middle([face(100)], [face(100), face(300)])
+def test_an_object_at_one_end_only_needs_no_middle_frame() -> None:
+    assert not needs_middle([face(100)], [])  # its track is extended over the frames between
+    assert not needs_middle([], [face(100)])
+    assert not needs_middle([face(100)], [face(100), face(300)])
+
+
+def test_unmatched_objects_at_both_ends_need_the_middle_frame() -> None:
+    assert needs_middle([face(100)], [face(160)])  # no overlap: maybe one face that moved far
+    assert needs_middle([face(100), face(300)], [face(300), face(500)])
 
 
 def test_a_large_step_needs_the_middle_frame() -> None:
-    assert needs_middle([face(100)], [face(125)])  # IoU 0.23: matched, but moved 0.62 of its size
-    assert needs_middle([face(100)], [face(160)])  # no overlap at all
+    assert needs_middle([face(100)], [face(125)])  # IoU 0.23: matched, but moved 0.62 of its width
+    assert needs_middle([Box(100, 10, 140, 50, "face")], [Box(100, 35, 140, 75, "face")])  # 0.62 of its height

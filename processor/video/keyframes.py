@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from processor.frames import BgrImage, Box
-from processor.video.tracking import MATCH_IOU, iou
+from processor.video.tracking import MATCH_IOU, MIN_STEP, continues, step
 
 Signature = npt.NDArray[np.float32]
 
@@ -31,7 +31,8 @@ CUT_DIFFERENCE = 40.0
 
 MAX_STEP = 0.5
 """A matched object whose centre moved more than this share of its width (or height) sideways (or up or down)
-between two keyframes gets the frame in between detected too."""
+between two keyframes, and more than :data:`~processor.video.tracking.MIN_STEP` px, gets the frame in between
+detected too."""
 
 
 def signature(pixels: BgrImage) -> Signature:
@@ -47,18 +48,19 @@ def scene_cut(before: Signature, after: Signature) -> bool:
 
 def needs_middle(first: Sequence[Box], second: Sequence[Box]) -> bool:
     """Whether the detections of one entry at two keyframes disagree so that the frame between must be detected:
-    a box at each end that overlaps none at the other (IoU < :data:`~processor.video.tracking.MATCH_IOU`: maybe one
+    a box at each end that continues none at the other (:func:`~processor.video.tracking.continues`: maybe one
     object that moved too far to be matched), or a matched box that moved more than :data:`MAX_STEP` of its width
-    or height. A box at one end only is no reason: its track is extended over the frames between anyway."""
+    or height (and more than :data:`~processor.video.tracking.MIN_STEP` px). A box at one end only is no reason:
+    its track is extended over the frames between anyway."""
     unmatched = [False, False]
     for side, (ours, theirs) in enumerate(((first, second), (second, first))):
         for box in ours:
-            best = max(theirs, key=lambda other: iou(box, other), default=None)
-            if best is None or iou(box, best) < MATCH_IOU:
+            best = max(theirs, key=lambda other: continues(box, other), default=None)
+            if best is None or continues(box, best) < MATCH_IOU:
                 unmatched[side] = True
                 continue
-            dx = (best.left + best.right - box.left - box.right) / 2
-            dy = (best.top + best.bottom - box.top - box.bottom) / 2
-            if abs(dx) > MAX_STEP * abs(box.right - box.left) or abs(dy) > MAX_STEP * abs(box.bottom - box.top):
+            dx, dy = step(box, best)
+            width, height = abs(box.right - box.left), abs(box.bottom - box.top)
+            if abs(dx) > max(MAX_STEP * width, MIN_STEP) or abs(dy) > max(MAX_STEP * height, MIN_STEP):
                 return True
     return all(unmatched)

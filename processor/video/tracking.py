@@ -3,7 +3,8 @@
 Detectors run on some frames only (keyframes, see :mod:`processor.video.keyframes`) and miss an object now and
 then (motion blur, a turned head). For one configuration entry, the detections of the frames in a window around
 frame t are chained into tracks, oldest first: a detection continues the track whose box (its last one, or the one
-its constant velocity predicts) it overlaps most, with IoU ≥ :data:`MATCH_IOU`. A track's box in frame t is then:
+its constant velocity predicts) it overlaps most, with IoU ≥ :data:`MATCH_IOU` (or, for small boxes, is near:
+:func:`continues`). A track's box in frame t is then:
 
 - its detection, when frame t found it;
 - between two of its detections: interpolated linearly (this fills the frames between keyframes and the frames
@@ -31,6 +32,10 @@ from processor.frames import Box
 
 MATCH_IOU = 0.2
 """Overlap with a track's last or predicted box from which a detection continues that track."""
+
+MIN_STEP = 32.0
+"""A box whose centre moved at most this many pixels (either way), at a size within a factor 2, continues the
+track too: boxes of small objects (a 17 px face) do not overlap after a few frames of walking."""
 
 SAME_OBJECT_IOU = 0.3
 """Overlap with one of the frame's own boxes above which a track's box shows an object the frame found itself."""
@@ -80,7 +85,7 @@ def build_tracks(observed: Sequence[Observed]) -> list[Track]:
     for frame in sorted(observed, key=lambda one: one.index):
         pairs = sorted(
             (
-                (max(iou(track.seen[-1][1], box), iou(track.predicted(frame.index), box)), t, b)
+                (max(continues(track.seen[-1][1], box), continues(track.predicted(frame.index), box)), t, b)
                 for t, track in enumerate(tracks)
                 for b, box in enumerate(frame.boxes)
             ),
@@ -145,6 +150,31 @@ def boxes_at(index: int, observed: Sequence[Observed], reach: int) -> tuple[tupl
         ):
             extra.append(box)
     return own + tuple(extra), len(extra)
+
+
+def continues(earlier: Box, later: Box) -> float:
+    """How well ``later`` continues the object of ``earlier``: their IoU, or :data:`MATCH_IOU` when they overlap
+    less but are near (:data:`MIN_STEP`) and of about one size; below MATCH_IOU: another object."""
+    overlap = iou(earlier, later)
+    if overlap >= MATCH_IOU:
+        return overlap
+    (width, height), (other_width, other_height) = _size(earlier), _size(later)
+    if not (width and height and 0.5 <= other_width / width <= 2 and 0.5 <= other_height / height <= 2):
+        return overlap
+    dx, dy = step(earlier, later)
+    return MATCH_IOU if abs(dx) <= MIN_STEP and abs(dy) <= MIN_STEP else overlap
+
+
+def step(earlier: Box, later: Box) -> tuple[float, float]:
+    """How far the centre moved from ``earlier`` to ``later`` (x, y)."""
+    return (
+        (later.left + later.right - earlier.left - earlier.right) / 2,
+        (later.top + later.bottom - earlier.top - earlier.bottom) / 2,
+    )
+
+
+def _size(box: Box) -> tuple[float, float]:
+    return abs(box.right - box.left), abs(box.bottom - box.top)
 
 
 def _edges(box: Box) -> tuple[float, float, float, float]:

@@ -54,5 +54,11 @@ def test_unmatched_objects_at_both_ends_need_the_middle_frame() -> None:
 
 
 def test_a_large_step_needs_the_middle_frame() -> None:
-    assert needs_middle([face(100)], [face(125)])  # IoU 0.23: matched, but moved 0.62 of its width
-    assert needs_middle([Box(100, 10, 140, 50, "face")], [Box(100, 35, 140, 75, "face")])  # 0.62 of its height
+    assert needs_middle([face(100, 100)], [face(160, 100)])  # IoU 0.25: matched, but moved 0.6 of its width
+    assert needs_middle([Box(100, 10, 200, 110, "face")], [Box(100, 70, 200, 170, "face")])  # 0.6 of its height
+    assert needs_middle([face(100)], [face(135)])  # a small box: more than 32 px
+
+
+def test_a_small_box_moving_a_few_pixels_is_the_same_object() -> None:
+    assert not needs_middle([face(100, 17)], [face(131, 17)])  # no overlap, but 31 px at the same size
+    assert needs_middle([face(100, 17)], [face(131, 40)])  # another size: another object

@@ -42,6 +42,14 @@ def test_frames_between_keyframes_get_the_interpolated_box_grown_by_the_distance
     assert boxes_at(4, keyframes, reach=3) == ((face(120),), 0)  # a keyframe: its own detection
 
 
+def test_small_boxes_a_few_pixels_apart_are_one_track() -> None:
+    keyframes = [Observed(0, (face(100, size=16),)), Observed(5, (face(130, size=16),))]  # no overlap, 30 px
+
+    boxes, added = boxes_at(2, keyframes, reach=4)
+
+    assert same(boxes, (grown(face(112, size=16), 2 * GROWTH * 16),)) and added == 1
+
+
 def test_boxes_too_far_apart_to_be_one_track_are_each_extended() -> None:
     keyframes = [Observed(0, (face(100),)), Observed(4, (face(140),))]  # no overlap: two tracks
 

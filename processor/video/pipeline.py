@@ -306,8 +306,8 @@ class _Flow:
 
     async def _settle(self) -> None:
         """Make the keyframes final in order, as soon as their detections are in (next to the writing): each pair
-        of consecutive keyframes whose detections disagree gets the frames between detected, halving
-        (:func:`needs_middle`). Runs until the last keyframe of the video is final."""
+        of consecutive keyframes whose detections disagree gets the frames between detected (:func:`needs_middle`).
+        Runs until the last keyframe of the video is final."""
         while True:
             later = next((held for held in self._pending if held.key and held.frame.index > self._settled[0]), None)
             if later is None:  # every keyframe held is final
@@ -338,17 +338,21 @@ class _Flow:
     async def _refine(
         self, first: int, first_found: list[Localization] | None, last: int, last_found: list[Localization] | None
     ) -> None:
+        """Detect the frames between keyframes ``first`` and ``last`` when their detections disagree, all at once
+        (halving would wait for one detection after the other)."""
         if last - first < 2 or first_found is None or last_found is None:
             return
         if not any(needs_middle(first_found[i].boxes, last_found[i].boxes) for i in self._tracked):
             return
-        middle = next((held for held in self._pending if held.frame.index == (first + last) // 2), None)
-        if middle is None or middle.frame.damaged or middle.key:
-            return
-        self._detect_tracked(middle)
-        found = await self._found(middle)
-        await self._refine(first, first_found, middle.frame.index, found)
-        await self._refine(middle.frame.index, found, last, last_found)
+        between = [
+            held
+            for held in self._pending
+            if first < held.frame.index < last and not held.key and not held.frame.damaged
+        ]
+        for held in between:
+            self._detect_tracked(held)
+        for held in between:
+            await self._found(held)
 
     async def _write_next(self) -> None:
         """Frame t, once the keyframes up to t + reach are final: its tracked boxes added, hidden, encoded, with

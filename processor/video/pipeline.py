@@ -321,7 +321,7 @@ class _Flow:
                 self._idle = False
                 continue
             found = await self._found(later)
-            await self._refine(*self._settled, later.frame.index, found)
+            self._refine(*self._settled, later.frame.index, found)
             async with self._progressed:
                 self._settled = (later.frame.index, found)
                 self._progressed.notify_all()
@@ -335,11 +335,12 @@ class _Flow:
         async with self._progressed:
             await self._progressed.wait_for(lambda: self._settled[0] >= limit or self._all_settled or self._idle)
 
-    async def _refine(
+    def _refine(
         self, first: int, first_found: list[Localization] | None, last: int, last_found: list[Localization] | None
     ) -> None:
-        """Detect the frames between keyframes ``first`` and ``last`` when their detections disagree, all at once
-        (halving would wait for one detection after the other)."""
+        """Start detecting the frames between keyframes ``first`` and ``last`` when their detections disagree, all
+        at once (halving would wait for one detection after the other); the writer awaits them, so the next
+        intervals are decided while they run."""
         if last - first < 2 or first_found is None or last_found is None:
             return
         if not any(needs_middle(first_found[i].boxes, last_found[i].boxes) for i in self._tracked):
@@ -351,8 +352,6 @@ class _Flow:
         ]
         for held in between:
             self._detect_tracked(held)
-        for held in between:
-            await self._found(held)
 
     async def _write_next(self) -> None:
         """Frame t, once the keyframes up to t + reach are final: its tracked boxes added, hidden, encoded, with

@@ -628,3 +628,26 @@ async def test_a_keyframe_a_detector_fails_on_is_blackened_and_its_neighbours_hi
     assert [i for i, frame in enumerate(frames) if frame.mean() < 3] == [12]
     assert result.frames_blackened == 1
     assert hidden_everywhere(tmp_path / "out.mp4", SLOW)
+
+
+async def test_a_corrupt_stretch_between_keyframes_is_blackened_and_the_rest_hidden(tmp_path: Path) -> None:
+    clip = Clip(frames=60, size=(400, 360))
+    source, out = tmp_path / "corrupt.mp4", tmp_path / "out.mp4"
+    corrupt_clip(source, clip)
+    localizer = ClipLocalizer(clip)
+
+    result = await anonymize(source, out, localizer, video=VideoSettings(detect_every=6))
+
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base is not None
+        written = [
+            (round(float(frame.pts * stream.time_base) * clip.fps), frame.to_ndarray(format="bgr24"))
+            for frame in container.decode(stream)
+            if frame.pts is not None
+        ]
+    black = [index for index, pixels in written if pixels.mean() < 3]
+    assert result.frames_blackened == len(black) > 0 and result.frames == len(written)
+    assert not set(black) & set(keyframes_of(localizer))  # damaged frames are never detected
+    assert max(black) + 1 in keyframes_of(localizer)  # the frame after a damaged stretch is a keyframe
+    assert all(face_change(pixels, clip, index) > HIDDEN for index, pixels in written)

@@ -360,7 +360,7 @@ class HttpSettings(BaseModel):
 
 
 class VideoSettings(BaseModel):
-    """Video anonymization: H.264 encoding, frames in flight and temporal smoothing."""
+    """Video anonymization: H.264 encoding, frames in flight, detection on keyframes and tracking."""
 
     model_config = _section
 
@@ -373,11 +373,23 @@ class VideoSettings(BaseModel):
         default=1, ge=1, description="stream: videos processed at once (each holds its object and ~12 frames)"
     )
     keep_audio: bool = Field(default=True, description="copy the audio (re-encoded to AAC if needed); False = drop it")
+    detect_every: int = Field(
+        default=1,
+        ge=1,
+        le=30,
+        description="N: the tracked labels' detectors run on every N-th frame (and on scene cuts, and between "
+        "keyframes that disagree); the frames between get their tracks' boxes (1 = every frame; holds about "
+        "frames_in_flight + 2N + smoothing_frames frames)",
+    )
     smoothing_frames: int = Field(
-        default=2, ge=0, description="k: a region found in frame t is also hidden in frames t-k … t+k (0 = off)"
+        default=2,
+        ge=0,
+        description="k: a track is hidden k frames (plus detect_every - 1) before its first and after its last "
+        "detection, and over misses (0 = off)",
     )
     smoothing_labels: frozenset[str] = Field(
-        default=frozenset({"face", "license_plate"}), description="detection labels smoothed over time"
+        default=frozenset({"face", "license_plate"}),
+        description="detection labels tracked over time; the others, and masks, are detected on every frame",
     )
     max_duration_s: float | None = Field(
         default=300.0, gt=0, description="stream and API: refuse longer videos (None = no limit; the CLI has none)"

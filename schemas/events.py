@@ -93,6 +93,12 @@ class CompletionEvent(BaseModel):
         default=None, ge=0, description="videos: frames written black (corrupt, or a detector failed on them)"
     )
     frames_dropped: int | None = Field(default=None, ge=0, description="videos: corrupt packets with no picture")
+    keyframes: int | None = Field(
+        default=None, ge=0, description="videos: frames the tracked labels (faces, plates) were detected on"
+    )
+    frames_tracked: int | None = Field(
+        default=None, ge=0, description="videos: frames whose tracked labels were hidden from their tracks only"
+    )
 
 
 class DeadLetter(BaseModel):

@@ -188,6 +188,7 @@ class ClipLocalizer:
     ) -> None:
         self.clip, self.miss, self.delay_s, self.fail_at = clip, frozenset(miss), delay_s, frozenset(fail_at)
         self.seen: list[int] = []
+        self.calls: list[tuple[int, str]] = []  # (frame index, entry's label) per call
         self.shapes: set[tuple[int, ...]] = set()
         self.uploads: set[int] = set()  # sizes of Frame.encoded
         self.running = self.peak = 0
@@ -198,6 +199,7 @@ class ClipLocalizer:
     async def localize(self, frame: Frame, entry: SensitiveInfo) -> Localization:
         index = frame_index(frame.pixels)
         self.seen.append(index)
+        self.calls.append((index, entry.class_name))
         self.shapes.add(frame.pixels.shape)
         self.uploads.add(len(frame.encoded))
         self.running += 1

@@ -98,8 +98,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Anonymize a video",
         "Anonymization",
         "Answers the anonymized video (H.264; the container of an .mp4, .m4v, .mov or .mkv upload, else MP4), "
-        "audio kept. Regions are hidden in a few neighbouring frames too (temporal smoothing), so a detection "
-        "missed for one frame does not show. Videos over `video.max_duration_s` are refused.",
+        "audio kept. Faces and plates are tracked across frames: a detection missed for a frame or two does not "
+        "show, and a region is hidden a few frames before and after it was found. Videos over "
+        "`video.max_duration_s` are refused.",
         form=(
             FormField("video", "the video file", file=True),
             _CONFIGURATION_FIELD,

@@ -54,6 +54,8 @@ async def send_video(request: web.Request, path: Path, content_type: str, result
             "X-Anonymizer-Frames": str(result.frames),
             "X-Anonymizer-Frames-Blackened": str(result.frames_blackened),
             "X-Anonymizer-Frames-Dropped": str(result.frames_dropped),
+            "X-Anonymizer-Keyframes": str(result.keyframes),
+            "X-Anonymizer-Frames-Tracked": str(result.frames_tracked),
             "X-Anonymizer-Configuration-Hash": result.configuration_hash,
             "Server-Timing": f"total;dur={result.timings_ms.get('total', 0.0):.1f}",
         }

@@ -7,10 +7,13 @@ in the same run, three ways:
 - ``decode+encode``: the reader and writer alone (decode, BGR and back, H.264, audio copied): the floor;
 - ``stub``: the whole video path with a zero-cost localizer (one fixed face box per frame, no JPEG copies), so the
   figure is the path's own cost (queues, threads, hiding, encoding);
-- ``builtin faces``: the whole path with the built-in CenterFace detector (``builtin.workers`` threads).
+- ``builtin faces``: the whole path with the built-in CenterFace detector (``builtin.workers`` threads), on every
+  frame (``video.detect_every=1``), then on keyframes (``builtin faces, detect_every=N``: tracked in between);
+- with ``--plates``, the same two with faces and plates (the default configuration).
 
 Each figure is frames / wall seconds of one pass (open to close); the machine's other load shows in it, so compare
-the rows of one run. Run: ``python -m processor.bench.video [--frames N] [--size 1920x1080] [--json]``.
+the rows of one run. Run: ``python -m processor.bench.video [--frames N] [--size 1920x1080] [--detect-every N]
+[--plates] [--json]``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import av
 import cv2
 import numpy as np
 
-from processor.configuration import builtin_entry
+from processor.configuration import builtin_entry, default_configuration
 from processor.frames import BgrImage, Box, Frame, Localization
 from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.settings import Settings, VideoSettings
@@ -109,38 +112,57 @@ def transcode(src: Path, dst: Path, settings: VideoSettings) -> int:
     return frames
 
 
-async def run_video_bench(frames: int = 90, size: tuple[int, int] = (1920, 1080)) -> list[dict[str, object]]:
-    """One row per way (see the module docstring): frames, seconds, frames per second, and the ratio to the floor."""
+async def run_video_bench(
+    frames: int = 90, size: tuple[int, int] = (1920, 1080), *, detect_every: int = 5, plates: bool = False
+) -> list[dict[str, object]]:
+    """One row per way (see the module docstring): frames, seconds, frames per second, keyframes, and the ratio to
+    the floor."""
     settings = Settings()
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="anonymizer-bench-") as folder:
         src = Path(folder) / "clip.mp4"
         make_clip(src, frames, size)
 
-        def record(way: str, count: int, seconds: float) -> None:
-            rows.append({"way": way, "frames": count, "seconds": round(seconds, 3), "fps": round(count / seconds, 2)})
+        def record(way: str, count: int, seconds: float, keyframes: int | None = None) -> None:
+            row: dict[str, object] = {"way": way, "frames": count, "seconds": round(seconds, 3)}
+            row["fps"] = round(count / seconds, 2)
+            if keyframes is not None:
+                row["keyframes"] = keyframes
+            rows.append(row)
 
         started = time.perf_counter()
         count = await asyncio.to_thread(transcode, src, Path(folder) / "floor.mp4", settings.video)
         record("decode+encode", count, time.perf_counter() - started)
 
-        async def whole_path(way: str, localizer: StubLocalizer | BuiltinLocalizer, upload: bool | None) -> None:
+        async def whole_path(
+            way: str,
+            localizer: StubLocalizer | BuiltinLocalizer,
+            upload: bool | None,
+            configuration: UserConfiguration = FACES,
+            every: int = 1,
+        ) -> None:
             result = await anonymize_video(
                 src,
-                Path(folder) / f"{way}.mp4",
-                FACES,
+                Path(folder) / f"{len(rows)}.mp4",
+                configuration,
                 localizer,
-                video=settings.video,
+                video=settings.video.model_copy(update={"detect_every": every}),
                 output=settings.output,
                 limits=settings.limits,
                 upload_jpeg=upload,
             )
-            record(way, result.frames, result.timings_ms["total"] / 1000)
+            record(way, result.frames, result.timings_ms["total"] / 1000, result.keyframes)
 
         await whole_path("stub", StubLocalizer(), upload=False)
         async with BuiltinLocalizer(settings.builtin) as builtin:
             await builtin.warm_up()
             await whole_path("builtin faces", builtin, upload=None)
+            await whole_path(f"builtin faces, detect_every={detect_every}", builtin, None, every=detect_every)
+            if plates:
+                both = default_configuration()
+                await whole_path("builtin faces+plates", builtin, None, both)
+                way = f"builtin faces+plates, detect_every={detect_every}"
+                await whole_path(way, builtin, None, both, detect_every)
     floor = float(str(rows[0]["fps"]))
     for row in rows:
         row["vs_decode_encode"] = round(float(str(row["fps"])) / floor, 3)
@@ -151,22 +173,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=90, help="frames in the clip (default 90: 3 s at 30 fps)")
     parser.add_argument("--size", default="1920x1080", help="W x H (default 1920x1080)")
+    parser.add_argument("--detect-every", type=int, default=5, help="N of the keyframe rows (default 5)")
+    parser.add_argument("--plates", action="store_true", help="also faces + plates (slow: plates on every frame)")
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     arguments = parser.parse_args(argv)
     width, height = (int(side) for side in arguments.size.lower().split("x"))
-    rows = asyncio.run(run_video_bench(arguments.frames, (width, height)))
+    size = (width, height)
+    bench = run_video_bench(arguments.frames, size, detect_every=arguments.detect_every, plates=arguments.plates)
+    rows = asyncio.run(bench)
     if arguments.json:
         print(json.dumps(rows, indent=2))  # noqa: T201
         return 0
     video = Settings().video
     print(  # noqa: T201
         f"video path, {arguments.frames} frames of {width}x{height}, x264 preset {video.preset} crf {video.crf}, "
-        f"{video.frames_in_flight} frames in flight, smoothing k={video.smoothing_frames}"
+        f"{video.frames_in_flight} frames in flight, tracking k={video.smoothing_frames}"
     )
     for row in rows:
+        keyframes = f", {row['keyframes']} keyframes" if "keyframes" in row else ""
         print(  # noqa: T201
-            f"  {row['way']:<14} {row['fps']:>7.2f} frames/s  ({row['frames']} frames in {row['seconds']:.2f} s, "
-            f"{row['vs_decode_encode']:.2f}x decode+encode)"
+            f"  {row['way']:<40} {row['fps']:>7.2f} frames/s  ({row['frames']} frames in {row['seconds']:.2f} s"
+            f"{keyframes}, {row['vs_decode_encode']:.2f}x decode+encode)"
         )
     return 0
 

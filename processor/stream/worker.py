@@ -101,6 +101,8 @@ class _Output:
     duration_s: float | None = None
     frames_blackened: int | None = None
     frames_dropped: int | None = None
+    keyframes: int | None = None
+    frames_tracked: int | None = None
 
 
 class Worker:
@@ -241,6 +243,8 @@ class Worker:
             duration_s=output.duration_s,
             frames_blackened=output.frames_blackened,
             frames_dropped=output.frames_dropped,
+            keyframes=output.keyframes,
+            frames_tracked=output.frames_tracked,
         )
 
     def _output_url(self, event: FrameEvent, digest: str, *, video: bool) -> str:
@@ -271,6 +275,8 @@ class Worker:
             result.duration_s,
             result.frames_blackened,
             result.frames_dropped,
+            result.keyframes,
+            result.frames_tracked,
         )
 
     async def _dead_letter(self, record: Record, event_id: str | None, kind: str, message: str, attempts: int) -> bool:

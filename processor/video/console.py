@@ -80,9 +80,9 @@ async def _anonymize_one(
 
 
 def summary_line(result: VideoResult, dst: Path) -> str:
-    """E.g. ``anonymized 300 frames (10.0 s) in 24.1 s (12.4 frames/s), hid 290 face (+6 by smoothing) …``."""
+    """E.g. ``anonymized 300 frames (10.0 s) in 24.1 s (12.4 frames/s), hid 290 face (+6 by tracking) …``."""
     found = ", ".join(
-        f"{count} {label}" + (f" (+{result.smoothed[label]} by smoothing)" if result.smoothed.get(label) else "")
+        f"{count} {label}" + (f" (+{result.smoothed[label]} by tracking)" if result.smoothed.get(label) else "")
         for label, count in sorted(result.counts.items())
     )
     length = f" ({result.duration_s:.1f} s)" if result.duration_s is not None else ""

@@ -39,7 +39,10 @@ class VideoResult(BaseModel):
     container: str = Field(description="output container, e.g. mp4")
     audio: list[str] = Field(description="per audio stream: codec and whether copied or re-encoded")
     counts: dict[str, int] = Field(description="regions found per label, summed over frames")
-    smoothed: dict[str, int] = Field(description="regions hidden in addition by temporal smoothing, per label")
+    smoothed: dict[str, int] = Field(
+        description="regions hidden in addition by tracking (between keyframes, over misses, at a track's ends), "
+        "per label"
+    )
     frames_with: dict[str, int] = Field(description="frames in which each label was found")
     labels: list[LabelSummary] = Field(description="per sensitive_info entry; count = regions hidden over all frames")
     timings_ms: dict[str, float] = Field(description="total wall time, and the summed localize / anonymize+encode")
@@ -48,6 +51,13 @@ class VideoResult(BaseModel):
         default=0, ge=0, description="frames written solid black: corrupt, or a detector failed on them"
     )
     frames_dropped: int = Field(default=0, ge=0, description="video packets that gave no picture (corrupt)")
+    keyframes: int = Field(default=0, ge=0, description="frames on which the tracked labels' detectors ran")
+    frames_tracked: int = Field(
+        default=0, ge=0, description="frames whose tracked labels were hidden from their tracks only (not detected)"
+    )
+    frames_detected: dict[str, int] = Field(
+        default_factory=dict, description="frames on which each label's detector ran (untracked labels: every frame)"
+    )
     configuration_hash: str
 
     def frame_result(self) -> FrameResult:
@@ -76,6 +86,15 @@ class Tally:
     localize_s: float = 0.0
     write_s: float = 0.0
     blackened: int = 0
+    keyframes: int = 0
+    frames_tracked: int = 0
+    frames_detected: Counter[str] = field(default_factory=Counter)
+
+    def detected(self, labels: Sequence[str], *, keyframe: bool, tracked: bool) -> None:
+        """One frame: the labels whose detectors ran on it, whether it was a keyframe or tracked only."""
+        self.frames_detected.update(labels)
+        self.keyframes += keyframe
+        self.frames_tracked += tracked
 
     def add(
         self,
@@ -85,7 +104,7 @@ class Tally:
         *,
         blackened: bool = False,
     ) -> None:
-        """One frame: what its detectors found, what smoothing added, what was hidden per entry, and whether it
+        """One frame: what its detectors found, what tracking added, what was hidden per entry, and whether it
         was written black instead."""
         self.frames += 1
         self.blackened += blackened

@@ -84,6 +84,8 @@ async def test_every_frame_of_the_video_has_its_face_hidden(
     assert response.status == 200, await response.text()
     assert response.content_type == "video/mp4"
     assert response.headers["X-Anonymizer-Frames"] == str(FRAMES)
+    assert response.headers["X-Anonymizer-Keyframes"] == str(FRAMES)  # detect_every=1: every frame
+    assert response.headers["X-Anonymizer-Frames-Tracked"] == "0"
     assert json.loads(response.headers["X-Anonymizer-Counts"])["face"] >= FRAMES
     originals, results = frames_of(source), frames_of(await response.read())
     assert len(results) == len(originals) == FRAMES

@@ -329,6 +329,7 @@ async def test_a_video_announced_by_a_notification_is_anonymized_into_an_mp4_wit
     (record,) = await consume_all(tansu, topics.completions, 1)
     completion = CompletionEvent.model_validate_json(record.value or b"")
     assert (completion.kind, completion.frames) == (EventKind.video, 12)
+    assert (completion.keyframes, completion.frames_tracked) == (12, 0)  # detect_every=1: every frame detected
     assert completion.output.endswith("/clips/cam 1.avi.mp4")  # the source name kept, written as .mp4
     assert completion.result.counts == {"face": 12}  # the stub's one box, in every frame
     output = tmp_path / "out.mp4"

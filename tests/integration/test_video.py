@@ -517,3 +517,137 @@ async def test_kept_container_metadata_carries_no_picture(tmp_path: Path) -> Non
     assert kept["title"] == "drive 12" and kept["location"] == "+48.1371+011.5754/"
     assert not {"metadata_block_picture", "cover_art", "comment"} & set(kept)
     assert all(len(value) <= 1024 for value in kept.values())
+
+
+SLOW = Clip(frames=64, size=(400, 360))  # the head: 4 px per frame, 0.3 of its width in 6 frames
+FACES_PLATES_PERSONS = default_configuration(persons=True)
+
+
+@pytest.fixture(scope="module")
+def slow_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("clips") / "slow.mp4"
+    write_clip(path, SLOW, audio=None)
+    return path
+
+
+def keyframes_of(localizer: ClipLocalizer, label: str = "face") -> list[int]:
+    return sorted({index for index, called in localizer.calls if called == label})
+
+
+def hidden_everywhere(path: Path, clip: Clip) -> bool:
+    return all(face_change(frame, clip, i) > HIDDEN for i, frame in enumerate(upright_frames(path)))
+
+
+async def test_detecting_every_nth_frame_tracks_the_face_in_between(slow_mp4: Path, tmp_path: Path) -> None:
+    localizer = ClipLocalizer(SLOW)
+    out = tmp_path / "out.mp4"
+
+    result = await anonymize(slow_mp4, out, localizer, video=VideoSettings(detect_every=6))
+
+    assert keyframes_of(localizer) == list(range(0, SLOW.frames, 6))  # agreeing keyframes: nothing in between
+    assert hidden_everywhere(out, SLOW)
+    assert all(far_change(frame, SLOW, i) < UNCHANGED for i, frame in enumerate(upright_frames(out)))
+    assert (result.keyframes, result.frames_tracked) == (11, SLOW.frames - 11)
+    assert result.frames_detected == {"face": 11, "license_plate": 11}
+    assert result.counts["face"] == 11 and result.smoothed["face"] == SLOW.frames - 11
+
+
+async def test_fast_motion_between_keyframes_gets_the_frames_between_detected(clip_mp4: Path, tmp_path: Path) -> None:
+    localizer = ClipLocalizer(CLIP)  # 10.6 px per frame: 64 px in 6 frames, more than half the face's size
+
+    result = await anonymize(clip_mp4, tmp_path / "out.mp4", localizer, video=VideoSettings(detect_every=6))
+
+    detected = keyframes_of(localizer)
+    assert set(range(0, CLIP.frames, 6)) < set(detected)
+    assert {3, 9} <= set(detected) and len(detected) < CLIP.frames
+    assert result.keyframes == len(detected) and result.keyframes + result.frames_tracked == CLIP.frames
+    assert hidden_everywhere(tmp_path / "out.mp4", CLIP)
+
+
+class CutClip(Clip):
+    """A clip whose picture below the index marker is inverted from frame ``cut`` on: a new scene."""
+
+    cut = 29
+
+    def frame(self, index: int) -> BgrImage:
+        pixels = super().frame(index)
+        if index >= self.cut:
+            pixels[8:] = 255 - pixels[8:]
+        return pixels
+
+
+async def test_a_scene_cut_is_detected_on_both_sides(tmp_path: Path) -> None:
+    clip = CutClip(frames=64, size=(400, 360))
+    write_clip(tmp_path / "cut.mp4", clip, audio=None)
+    localizer = ClipLocalizer(clip)
+
+    await anonymize(tmp_path / "cut.mp4", tmp_path / "out.mp4", localizer, video=VideoSettings(detect_every=6))
+
+    detected = keyframes_of(localizer)
+    assert detected == [0, 6, 12, 18, 24, 28, 29, 35, 41, 47, 53, 59]
+    assert hidden_everywhere(tmp_path / "out.mp4", clip)
+
+
+async def test_masks_and_untracked_labels_are_detected_on_every_frame(slow_mp4: Path, tmp_path: Path) -> None:
+    localizer = ClipLocalizer(SLOW)
+    video = VideoSettings(detect_every=6, smoothing_labels=frozenset({"face"}))
+
+    result = await anonymize_video(
+        slow_mp4,
+        tmp_path / "out.mp4",
+        FACES_PLATES_PERSONS,
+        localizer,
+        video=video,
+        output=OutputSettings(),
+        limits=LimitsSettings(),
+    )
+
+    assert keyframes_of(localizer) == list(range(0, SLOW.frames, 6))
+    assert keyframes_of(localizer, "license_plate") == keyframes_of(localizer, "person") == list(range(SLOW.frames))
+    assert result.frames_detected == {"face": 11, "license_plate": SLOW.frames, "person": SLOW.frames}
+
+
+async def test_a_keyframe_the_detector_missed_is_filled_from_the_track(slow_mp4: Path, tmp_path: Path) -> None:
+    localizer = ClipLocalizer(SLOW, miss={12})
+
+    result = await anonymize(slow_mp4, tmp_path / "out.mp4", localizer, video=VideoSettings(detect_every=6))
+
+    assert keyframes_of(localizer) == list(range(0, SLOW.frames, 6))
+    assert hidden_everywhere(tmp_path / "out.mp4", SLOW)  # frames 7 … 17 from the detections at 6 and 18
+    assert result.counts["face"] == 10 and result.smoothed["face"] == SLOW.frames - 10
+
+
+async def test_a_keyframe_a_detector_fails_on_is_blackened_and_its_neighbours_hidden(
+    slow_mp4: Path, tmp_path: Path
+) -> None:
+    localizer = ClipLocalizer(SLOW, fail_at={12})
+
+    result = await anonymize(slow_mp4, tmp_path / "out.mp4", localizer, video=VideoSettings(detect_every=6))
+
+    frames = upright_frames(tmp_path / "out.mp4")
+    assert [i for i, frame in enumerate(frames) if frame.mean() < 3] == [12]
+    assert result.frames_blackened == 1
+    assert hidden_everywhere(tmp_path / "out.mp4", SLOW)
+
+
+async def test_a_corrupt_stretch_between_keyframes_is_blackened_and_the_rest_hidden(tmp_path: Path) -> None:
+    clip = Clip(frames=60, size=(400, 360))
+    source, out = tmp_path / "corrupt.mp4", tmp_path / "out.mp4"
+    corrupt_clip(source, clip)
+    localizer = ClipLocalizer(clip)
+
+    result = await anonymize(source, out, localizer, video=VideoSettings(detect_every=6))
+
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base is not None
+        written = [
+            (round(float(frame.pts * stream.time_base) * clip.fps), frame.to_ndarray(format="bgr24"))
+            for frame in container.decode(stream)
+            if frame.pts is not None
+        ]
+    black = [index for index, pixels in written if pixels.mean() < 3]
+    assert result.frames_blackened == len(black) > 0 and result.frames == len(written)
+    assert not set(black) & set(keyframes_of(localizer))  # damaged frames are never detected
+    assert max(black) + 1 in keyframes_of(localizer)  # the frame after a damaged stretch is a keyframe
+    assert all(face_change(pixels, clip, index) > HIDDEN for index, pixels in written)

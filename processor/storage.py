@@ -230,7 +230,8 @@ class ObjectStorage:
                 }
             )
         with _translated(url):
-            await obstore.put_async(self._store(where, create=True), where.key, data, attributes=attributes)
+            # A memoryview is handed to the Rust side as is; bytes would be copied first (~0.1 ms per 1080p JPEG).
+            await obstore.put_async(self._store(where, create=True), where.key, memoryview(data), attributes=attributes)
 
     def output_url(self, source_url: str, configuration_hash: str, explicit: str | None = None) -> str:
         """Where the anonymized object of ``source_url`` goes; pure.

@@ -43,6 +43,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from obstore.store import S3Store
 
+from processor import runtime
 from processor.bench.rows import format_rows
 from processor.bench.scenes import crowd_frame
 from processor.bench.stub_inference import LABEL, MODEL
@@ -364,7 +365,7 @@ def run_stream_bench(frames: int, builtin_frames: int, in_flight: int, rounds: i
                 rows.append(row)
             return rows
 
-        return asyncio.run(measure())
+        return runtime.run(measure())  # as `anonymizer run` runs
 
 
 def main() -> None:

@@ -158,21 +158,13 @@ def _parser() -> argparse.ArgumentParser:
         "prefix", metavar="PREFIX", help="s3://bucket/prefix/, gs://, az://, memory://, file:///folder or a folder"
     )
     enqueue.add_argument(
-        "--jsonl",
-        type=Path,
-        default=Path("events.jsonl"),
-        metavar="FILE",
-        help="no Kafka: write events here, for `anonymizer run --inbox FILE` (default ./events.jsonl)",
-    )
-    enqueue.add_argument("--force", action="store_true", help="replace an existing --jsonl file")
-    enqueue.add_argument(
         "--configuration", metavar="NAME", help="name of a stored configuration (default: the processor's default)"
     )
     enqueue.add_argument("--rate", type=float, metavar="N", help="at most N events per second")
     objects = enqueue.add_mutually_exclusive_group()
     objects.add_argument("--images-only", action="store_true", help="only image files (default: images and videos)")
     objects.add_argument("--all-objects", action="store_true", help="every object, not only image and video files")
-    enqueue.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_events_file_flags(enqueue, "events.jsonl")
     enqueue.set_defaults(command=_enqueue)
 
     replay = commands.add_parser(
@@ -200,15 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--group", metavar="ID", help="the topic's replay groups' prefix (default: kafka.replay_group_id)"
     )
-    replay.add_argument(
-        "--jsonl",
-        type=Path,
-        default=Path("replay.jsonl"),
-        metavar="FILE",
-        help="no Kafka: write the events here, for `anonymizer run --inbox FILE` (default ./replay.jsonl)",
-    )
-    replay.add_argument("--force", action="store_true", help="replace an existing --jsonl file")
-    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_events_file_flags(replay, "replay.jsonl")
     replay.set_defaults(command=_replay)
 
     infer = commands.add_parser("infer", help="serve the built-in models over the inference services' HTTP API")
@@ -262,6 +246,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(command=_bench)
     return parser
+
+
+def _add_events_file_flags(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--jsonl``/``--force``/``--no-progress`` of the commands that publish events (``enqueue``, ``replay``)."""
+    parser.add_argument(
+        "--jsonl",
+        type=Path,
+        default=Path(default),
+        metavar="FILE",
+        help=f"no Kafka: write the events here, for `anonymizer run --inbox FILE` (default ./{default})",
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing --jsonl file")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _events_file_taken(arguments: argparse.Namespace) -> str | None:
+    """The refusal when ``--jsonl`` names an existing file without ``--force``, else None."""
+    if arguments.jsonl.exists() and not arguments.force:
+        return f"{arguments.jsonl} exists: --force replaces it, --jsonl names another file"
+    return None
 
 
 def _add_common_flags(parser: argparse.ArgumentParser) -> None:
@@ -465,8 +469,8 @@ def _enqueue(arguments: argparse.Namespace, settings: Settings) -> int:
 
     if arguments.rate is not None and arguments.rate <= 0:
         return _refuse("--rate must be positive")
-    if settings.kafka.bootstrap_servers is None and arguments.jsonl.exists() and not arguments.force:
-        return _refuse(f"{arguments.jsonl} exists: --force replaces it, --jsonl names another file")
+    if settings.kafka.bootstrap_servers is None and (taken := _events_file_taken(arguments)):
+        return _refuse(taken)
     prefix, settings = _enqueue_prefix(arguments.prefix, settings)
     suffixes = IMAGE_SUFFIXES if arguments.images_only else IMAGE_SUFFIXES | VIDEO_SUFFIXES
     job = enqueue(
@@ -499,8 +503,8 @@ def _replay(arguments: argparse.Namespace, settings: Settings) -> int:
         return _refuse("--group names the dead-letter topic's replay groups; a file keeps <file>.replayed")
     if path is not None and not path.is_file():
         return _refuse(f"no dead-letter file {path}")
-    if not kafka and not arguments.dry_run and arguments.jsonl.exists() and not arguments.force:
-        return _refuse(f"{arguments.jsonl} exists: --force replaces it, --jsonl names another file")
+    if not kafka and not arguments.dry_run and (taken := _events_file_taken(arguments)):
+        return _refuse(taken)
     selection = Selection(frozenset(arguments.kind) if arguments.kind else None, arguments.since, arguments.until)
     progress = not arguments.no_progress
     if path is not None:

@@ -3,28 +3,14 @@ code (2 bad settings, 1 a service the command needs is unreachable), the same in
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ANONYMIZER = [sys.executable, "-m", "processor"]
+from tests.cli import run_anonymizer
+
 SAMPLE = Path(__file__).resolve().parents[2] / "processor" / "samples" / "grace_hopper.jpg"
-
-
-def anonymizer(*arguments: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*ANONYMIZER, *arguments],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **env},
-    )
 
 
 @pytest.mark.parametrize(
@@ -43,7 +29,7 @@ def test_a_mistyped_setting_is_one_line_naming_it_and_exit_2(
     command: str, variable: str, value: str, message: str, tmp_path: Path
 ) -> None:
     arguments = (command, "frames") if command == "enqueue" else (command,)
-    done = anonymizer(*arguments, env={variable: value}, cwd=tmp_path)
+    done = run_anonymizer(*arguments, env={variable: value}, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"anonymizer: invalid settings: {variable}: ")
@@ -53,7 +39,7 @@ def test_a_mistyped_setting_is_one_line_naming_it_and_exit_2(
 
 def test_lowercase_log_level_and_none_for_an_optional_limit_are_accepted(tmp_path: Path) -> None:
     env = {"ANONYMIZER_LOG_LEVEL": "debug", "ANONYMIZER_VIDEO__MAX_DURATION_S": "none"}
-    done = anonymizer("image", "--dry-run", "--no-progress", str(SAMPLE), env=env, cwd=tmp_path)
+    done = run_anonymizer("image", "--dry-run", "--no-progress", str(SAMPLE), env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert '"face":1' in done.stdout
 
@@ -65,7 +51,7 @@ def test_a_port_in_use_is_one_line_and_exit_2(command: str, tmp_path: Path) -> N
         taken.listen()
         port = taken.getsockname()[1]
         env = {"ANONYMIZER_HTTP__PORT": str(port), "ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1"}
-        done = anonymizer(command, env=env, cwd=tmp_path)
+        done = run_anonymizer(command, env=env, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     last_line = done.stderr.strip().splitlines()[-1]
     assert last_line == f"anonymizer: cannot listen on 127.0.0.1:{port}: address already in use"
@@ -76,6 +62,6 @@ def test_an_unreachable_broker_is_exit_1_in_every_command(command: str, tmp_path
     (tmp_path / "frames").mkdir()
     env = {"ANONYMIZER_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1", "ANONYMIZER_HTTP__PORT": "0"}
     arguments = (command, str(tmp_path / "frames")) if command == "enqueue" else (command,)
-    done = anonymizer(*arguments, env=env, cwd=tmp_path)
+    done = run_anonymizer(*arguments, env=env, cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("anonymizer: cannot reach 127.0.0.1:1")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from processor.inference.builtin.localizer import BuiltinLocalizer
 from processor.inference.builtin.models import BuiltinModels
 from processor.settings import BuiltinSettings, CustomModelSettings
 from schemas.config import InferenceType
+from tests.cli import run_anonymizer
 from tests.conftest import encode_png
 from tests.integration.builtin_inference import running_infer
 from tests.onnx_detectors import Corners, letterboxed, ssd_heads, stretched, write_detector, yolo_v5_head, yolo_v8_head
@@ -165,18 +164,6 @@ def test_an_unknown_provider_name_is_a_settings_error() -> None:
         BuiltinSettings(onnx_providers=("CUDAProvider",))
 
 
-def _infer(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "processor", "infer", "--port", "0"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **env},
-    )
-
-
 @pytest.mark.parametrize(
     ("change", "variable", "message"),
     [
@@ -202,7 +189,7 @@ def test_a_custom_model_that_does_not_fit_is_one_line_naming_the_setting_and_exi
     env = {"ANONYMIZER_BUILTIN__CUSTOM_MODELS": orjson.dumps([{**custom, **change}]).decode()}
     if providers is not None:
         env["ANONYMIZER_BUILTIN__ONNX_PROVIDERS"] = str(providers)
-    done = _infer(env, tmp_path)
+    done = run_anonymizer("infer", "--port", "0", cwd=tmp_path, env=env)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"anonymizer: invalid settings: ANONYMIZER_BUILTIN{'__' if variable else ''}")

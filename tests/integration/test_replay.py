@@ -19,6 +19,7 @@ from processor.stream.replay import ReplaySummary, Selection, record_path, repla
 from processor.stream.sinks.jsonl import JsonlSink
 from processor.stream.sinks.kafka import KafkaSink
 from schemas.events import CompletionEvent, DeadLetter, FrameEvent
+from tests.cli import run_anonymizer
 from tests.integration.kafka_helpers import Broker, Message, consume_all, create_topic, new_group_id, produce
 from tests.integration.servers import free_port
 
@@ -152,16 +153,8 @@ async def test_a_file_replays_to_the_kafka_input_topic(broker: Broker, tmp_path:
 
 
 def anonymizer(*arguments: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "ANONYMIZER_STREAM__COMPLETIONS_FILE": str(cwd / "completions.jsonl"), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "processor", "replay", "--no-progress", *arguments],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=environment,
-    )
+    environment = {"ANONYMIZER_STREAM__COMPLETIONS_FILE": str(cwd / "completions.jsonl"), **env}
+    return run_anonymizer("replay", "--no-progress", *arguments, cwd=cwd, env=environment)
 
 
 async def test_the_command_prints_its_summary_and_exits_by_the_documented_codes(tmp_path: Path) -> None:

@@ -389,14 +389,7 @@ async def test_a_corrupt_stretch_is_blackened_or_dropped_never_written_in_the_cl
 
     result = await anonymize(source, out, ClipLocalizer(clip))
 
-    with av.open(str(out)) as container:
-        stream = container.streams.video[0]
-        assert stream.time_base is not None
-        written = [
-            (round(float(frame.pts * stream.time_base) * clip.fps), frame.to_ndarray(format="bgr24"))
-            for frame in container.decode(stream)
-            if frame.pts is not None
-        ]
+    written = written_frames(out, clip.fps)
     black = [index for index, pixels in written if pixels.mean() < 3]
     shown = {index for index, _ in written}
     assert result.frames == len(written) and result.frames + result.frames_dropped == clip.frames
@@ -638,16 +631,21 @@ async def test_a_corrupt_stretch_between_keyframes_is_blackened_and_the_rest_hid
 
     result = await anonymize(source, out, localizer, video=VideoSettings(detect_every=6))
 
-    with av.open(str(out)) as container:
-        stream = container.streams.video[0]
-        assert stream.time_base is not None
-        written = [
-            (round(float(frame.pts * stream.time_base) * clip.fps), frame.to_ndarray(format="bgr24"))
-            for frame in container.decode(stream)
-            if frame.pts is not None
-        ]
+    written = written_frames(out, clip.fps)
     black = [index for index, pixels in written if pixels.mean() < 3]
     assert result.frames_blackened == len(black) > 0 and result.frames == len(written)
     assert not set(black) & set(keyframes_of(localizer))  # damaged frames are never detected
     assert max(black) + 1 in keyframes_of(localizer)  # the frame after a damaged stretch is a keyframe
     assert all(face_change(pixels, clip, index) > HIDDEN for index, pixels in written)
+
+
+def written_frames(path: Path, fps: float) -> list[tuple[int, BgrImage]]:
+    """The frames of the video at ``path`` as (source frame index from its timestamp, BGR pixels)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base is not None
+        return [
+            (round(float(frame.pts * stream.time_base) * fps), frame.to_ndarray(format="bgr24"))
+            for frame in container.decode(stream)
+            if frame.pts is not None
+        ]

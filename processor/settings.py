@@ -50,7 +50,8 @@ class OutputSettings(BaseModel):
     jpeg_quality: int = Field(default=95, ge=1, le=100, description="JPEG/WebP output quality")
     keep_metadata: bool = Field(default=False, description="keep EXIF (GPS included); stripped by default")
     box_scale: dict[str, float] = Field(
-        default_factory=lambda: {"face": 1.3}, description="grow boxes of these labels about their centre"
+        default_factory=lambda: {"face": 2.2},
+        description="grow boxes of these labels about their centre (faces: a detector's face box x2.2 covers the head)",
     )
     ellipse_labels: frozenset[str] = Field(
         default=frozenset({"face"}), description="labels hidden as an ellipse inscribed in the box"

@@ -231,7 +231,7 @@ def test_settings_are_the_defaults_or_given_never_read_from_the_environment_unle
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ANONYMIZER_OUTPUT__BOX_SCALE", '{"face": 2.0}')
-    assert Anonymizer().settings.output.box_scale == {"face": 1.3}
+    assert Anonymizer().settings.output.box_scale == {"face": 2.2}
     assert Anonymizer(Settings()).settings.output.box_scale == {"face": 2.0}
     exact = Anonymizer({"output": {"box_scale": {"face": 1.0}}})
     assert exact.settings.output.box_scale == {"face": 1.0}
@@ -243,7 +243,7 @@ def test_settings_are_the_defaults_or_given_never_read_from_the_environment_unle
         region, *_ = exact.anonymize(astronaut()).regions
     with Anonymizer() as scaled:
         grown, *_ = scaled.anonymize(astronaut()).regions
-    assert region.box[2] - region.box[0] < grown.box[2] - grown.box[0]  # the box is not grown by 1.3
+    assert region.box[2] - region.box[0] < grown.box[2] - grown.box[0]  # the default grows the box
 
 
 def test_calls_from_several_threads_at_once_share_one_anonymizer(anonymizer: Anonymizer) -> None:

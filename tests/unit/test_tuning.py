@@ -34,7 +34,7 @@ def test_per_label_and_bare_values_and_the_later_flag_wins() -> None:
     )
     assert settings.output.min_score == {"face": 0.6, "license_plate": 0.4}
     assert settings.builtin.face_threshold == 0.6
-    assert settings.output.box_scale == {"face": 1.3, "license_plate": 1.2}
+    assert settings.output.box_scale == {"face": 2.2, "license_plate": 1.2}
     assert settings.output.ellipse_labels == frozenset()
     assert configuration == default_configuration()
 

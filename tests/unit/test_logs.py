@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from processor.logs import configure_logging, log_context
+from processor.logs import RepeatLimit, configure_logging, log_context
 
 
 @pytest.fixture
@@ -103,3 +103,42 @@ def test_text_lines_escape_control_characters_so_no_line_can_be_forged() -> None
     )
     assert "\x1b" not in buffer.getvalue()
     assert output[1].endswith("ERROR processor.test: failed") and output[2] == "Traceback (most recent call last):"
+
+
+def test_the_kafka_clients_repeated_lines_pass_once_per_interval_then_say_how_many_were_suppressed(
+    stream: io.StringIO,
+) -> None:
+    clock = [100.0]
+    limit = RepeatLimit("aiokafka", 30.0, clock=lambda: clock[0])
+    (handler,) = [h for h in logging.getLogger().handlers if getattr(h, "stream", None) is stream]
+    assert [type(installed) for installed in handler.filters] == [RepeatLimit]
+    handler.filters[:] = [limit]  # the same filter on a clock the test moves
+    kafka, ours = logging.getLogger("aiokafka.consumer.fetcher"), logging.getLogger("aiokafka_like.ours")
+    for node in range(50):  # one template, changing arguments: one kind of line
+        kafka.error("Unable connect to node with id %s: refused", node)
+        kafka.error("Failed fetch messages from %s", node)
+        ours.error("not the Kafka client %s", node)
+        clock[0] += 0.5
+    clock[0] += 10  # 35 s after the first lines
+    kafka.error("Unable connect to node with id %s: refused", 7)
+    logged = lines(stream)
+    assert [line["message"] for line in logged if line["logger"] != "aiokafka_like.ours"] == [
+        "Unable connect to node with id 0: refused",
+        "Failed fetch messages from 0",
+        "Unable connect to node with id 7: refused (49 more like this in the last 35 s)",
+    ]
+    assert logged[-1]["suppressed"] == 49
+    assert sum(line["logger"] == "aiokafka_like.ours" for line in logged) == 50
+
+
+def test_the_repeat_limit_remembers_a_bounded_number_of_templates() -> None:
+    clock = [0.0]
+    limit = RepeatLimit("aiokafka", 30.0, clock=lambda: clock[0])
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("aiokafka", logging.ERROR, "", 0, message, None, None)
+
+    assert all(limit.filter(record(f"preformatted line {n}")) for n in range(10 * RepeatLimit.MAX_KEYS))
+    assert len(limit._last) <= RepeatLimit.MAX_KEYS
+    clock[0] += 1
+    assert not limit.filter(record(f"preformatted line {10 * RepeatLimit.MAX_KEYS - 1}"))

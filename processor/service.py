@@ -92,8 +92,9 @@ async def serve(
 
 class _Readiness:
     """What ``/ready`` says for ``anonymizer run``: ready once the consumer has joined its group (with or without
-    partitions: a surplus member of a scaled-out group is ready to take over) and inference can be reached (the
-    built-in models always can) for every entry of the default configuration, and not once shutdown began."""
+    partitions: a surplus member of a scaled-out group is ready to take over), while its broker or queue answers,
+    and inference can be reached (the built-in models always can) for every entry of the default configuration,
+    and not once shutdown began."""
 
     def __init__(self, stop: asyncio.Event, configuration: UserConfiguration) -> None:
         self._stop = stop
@@ -108,12 +109,14 @@ class _Readiness:
         ready, details = inference_readiness(capabilities, builtin=True, configuration=self._configuration)
         stopping = self._stop.is_set()
         in_group = self.source.in_group
+        reachable = await self.source.reachable()
         details["stream"] = {
             "in_group": in_group,
+            "reachable": reachable,
             "assigned_partitions": self.source.assigned_partitions,
             "stopping": stopping,
         }
-        return ready and in_group and not stopping, details
+        return ready and in_group and reachable and not stopping, details
 
 
 def is_embedded(settings: Settings) -> bool:

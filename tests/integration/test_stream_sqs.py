@@ -20,10 +20,12 @@ from pydantic import SecretStr
 
 from processor.service import serve
 from processor.settings import Settings, SqsSettings, StorageSettings
+from processor.stream.sources.sqs import SqsSource
 from processor.stream.worker import StreamStats
 from schemas.events import CompletionEvent
 from tests.inference_stubs import InferenceStub
 from tests.integration.conftest import S3_ACCESS_KEY, S3_REGION, S3_SECRET_KEY
+from tests.integration.servers import free_port
 from tests.integration.stream_support import (
     STUB_MODEL,
     ProcessorProcess,
@@ -211,3 +213,16 @@ async def test_a_processor_killed_mid_run_and_restarted_completes_every_notifica
 
     outputs = await list_keys(s3_store(bucket), "anonymized/")
     assert len(outputs) == count
+
+
+async def test_the_source_is_reachable_while_its_receives_are_answered(s3_endpoint: str, sqs: Any) -> None:
+    queue_url = sqs.create_queue(QueueName=f"frames-{uuid.uuid4().hex}")["QueueUrl"]
+    answered = sqs_settings(Settings(), s3_endpoint, queue_url, wait_time_s=0).sqs
+    gone = answered.model_copy(update={"endpoint": f"http://127.0.0.1:{free_port()}"})  # nothing listens there
+    async with SqsSource(answered) as source:
+        assert await source.fetch(10, 1.0) == []
+        assert await source.reachable()
+    async with SqsSource(gone) as source:
+        assert await source.reachable(), "until a receive fails (the first may wait a whole long poll)"
+        assert await source.fetch(10, 1.0) == []
+        assert not await source.reachable()

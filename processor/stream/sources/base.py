@@ -53,6 +53,11 @@ class Source(Protocol):
         take partitions over the moment another member leaves."""
         ...
 
+    async def reachable(self) -> bool:
+        """Whether the service this source reads from answers now (for ``/ready``), found out in a few seconds at
+        most: a broker gone makes the consumer wait, not fail."""
+        ...
+
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
         """Up to ``max_records`` records (``0``: none, but keep the consumer alive), waiting at most ``timeout_s``."""
         ...

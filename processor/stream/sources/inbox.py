@@ -60,6 +60,9 @@ class InboxSource:
     def in_group(self) -> bool:
         return True
 
+    async def reachable(self) -> bool:
+        return True
+
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
         if self._paused or max_records <= 0 or self.exhausted:
             await asyncio.sleep(timeout_s)

@@ -29,6 +29,7 @@ from processor.stream.sources.base import Done, Record
 log = logging.getLogger(__name__)
 
 _FETCH_ERROR_PAUSE_S = 1.0
+_PROBE_TIMEOUT_S = 2.0
 
 
 class KafkaSource:
@@ -88,6 +89,14 @@ class KafkaSource:
     @property
     def in_group(self) -> bool:
         return self._consumer is not None and self._joined
+
+    async def reachable(self) -> bool:
+        """A metadata request answered by any broker within :data:`_PROBE_TIMEOUT_S`."""
+        try:
+            await asyncio.wait_for(self.consumer.topics(), _PROBE_TIMEOUT_S)
+        except (KafkaError, OSError, TimeoutError):
+            return False
+        return True
 
     @property
     def consumer(self) -> AIOKafkaConsumer:

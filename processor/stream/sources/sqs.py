@@ -46,6 +46,7 @@ class SqsSource:
         self._done: list[str] = []
         self._next = 0
         self._paused = False
+        self._receive_answered = True  # until a receive fails: the first one may wait a whole long poll
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
@@ -74,6 +75,10 @@ class SqsSource:
     def in_group(self) -> bool:
         return True
 
+    async def reachable(self) -> bool:
+        """Whether the last receive was answered (one is under way at every moment the source is not paused)."""
+        return self._receive_answered
+
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
         if self._paused or max_records <= 0:
             await asyncio.sleep(timeout_s)
@@ -82,9 +87,11 @@ class SqsSource:
         try:
             messages = await self._client.receive(max_records, settings.wait_time_s, settings.visibility_timeout_s)
         except BrokerUnavailable as error:
+            self._receive_answered = False
             log.warning("receive failed (%s); retrying in %.1f s", error, _FETCH_ERROR_PAUSE_S)
             await asyncio.sleep(_FETCH_ERROR_PAUSE_S)
             return []
+        self._receive_answered = True
         records = []
         for message in messages:
             offset, self._next = self._next, self._next + 1

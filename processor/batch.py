@@ -20,6 +20,7 @@ from processor.errors import OutputNotAllowed, ProcessorError
 from processor.inference.base import Localizer
 from processor.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from processor.pipeline import anonymize_image
+from processor.pixel_budget import PixelBudget
 from processor.settings import Settings
 from schemas.config import UserConfiguration
 
@@ -154,13 +155,14 @@ async def anonymize_files(
     Writes one JSON line per file to ``report``; with ``write`` False (a dry run) no image is written."""
     summary = BatchSummary(written=write)
     slots = asyncio.Semaphore(jobs)
+    budget = PixelBudget(settings.limits.max_pixels_in_flight)
     started = time.perf_counter()
     with tqdm(total=len(pairs), unit="frame", disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
 
         async def one(source: Path, destination: Path) -> None:
             async with slots:
                 record, counts = await _anonymize_file(
-                    source, destination if write else None, configuration, localizer, settings
+                    source, destination if write else None, configuration, localizer, settings, budget
                 )
             if counts is not None:
                 summary.done += 1
@@ -179,12 +181,19 @@ async def anonymize_files(
 
 
 async def _anonymize_file(
-    source: Path, destination: Path | None, configuration: UserConfiguration, localizer: Localizer, settings: Settings
+    source: Path,
+    destination: Path | None,
+    configuration: UserConfiguration,
+    localizer: Localizer,
+    settings: Settings,
+    budget: PixelBudget,
 ) -> tuple[dict[str, object], dict[str, int] | None]:
     """The file's JSON-line record, and the counts per label when it succeeded; ``destination`` None: not written."""
     try:
         data = await asyncio.to_thread(source.read_bytes)
-        image = await anonymize_image(data, configuration, localizer, output=settings.output, limits=settings.limits)
+        image = await anonymize_image(
+            data, configuration, localizer, output=settings.output, limits=settings.limits, budget=budget
+        )
         if destination is not None:
             await asyncio.to_thread(write_atomically, destination, image.data)
     except ProcessorError as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -40,14 +41,19 @@ CONTENT_TYPES = {
 }
 
 
-def probe(data: bytes) -> tuple[str, int, int]:
-    """Format, width and height from the header alone. Raises ImageUndecodable."""
-    fmt, width, height, _ = _header(data)
-    return fmt, width, height
+class ImageHeader(NamedTuple):
+    format: str
+    width: int
+    height: int
+    orientation: int  # EXIF orientation, 1 when absent
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
 
 
-def _header(data: bytes) -> tuple[str, int, int, int]:
-    """Format, width, height and EXIF orientation (1 when absent) from the header alone."""
+def probe(data: bytes) -> ImageHeader:
+    """What the header alone says (about 50 µs for a 1080p JPEG). Raises ImageUndecodable."""
     if not data:
         raise ImageUndecodable("empty input (0 bytes) is not an image")
     try:
@@ -61,17 +67,18 @@ def _header(data: bytes) -> tuple[str, int, int, int]:
         raise ImageUndecodable(f"not a readable image ({len(data)} bytes): {error}") from error
     if fmt not in _CV2_EXTENSIONS:
         raise ImageUndecodable(f"unsupported image format {fmt or 'unknown'!r}; supported: {', '.join(CONTENT_TYPES)}")
-    return fmt, width, height, orientation if isinstance(orientation, int) else 1
+    return ImageHeader(fmt, width, height, orientation if isinstance(orientation, int) else 1)
 
 
-def decode(data: bytes, max_pixels: int, *, upload: bool = True) -> Frame:
+def decode(data: bytes, max_pixels: int, *, upload: bool = True, header: ImageHeader | None = None) -> Frame:
     """Decode to BGR pixels, EXIF orientation applied. Raises ImageTooLarge above ``max_pixels`` and
     ImageUndecodable for bad data.
 
     :param upload: ``Frame.encoded`` is what an HTTP inference service is sent: the input, or for an orientation
         other than 1 the upright pixels re-encoded (no metadata). False (no service reads it): the input as is,
-        never re-encoded."""
-    fmt, width, height, orientation = _header(data)
+        never re-encoded.
+    :param header: ``probe(data)`` when the caller has it already."""
+    fmt, width, height, orientation = header or probe(data)
     check_size(width, height, max_pixels)
     if fmt == "jpeg":
         check_scans(data)

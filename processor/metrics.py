@@ -118,6 +118,17 @@ STAGE_SECONDS = _exported(
     _FRAMES,
 )
 FRAMES_IN_FLIGHT = _exported(Gauge("anonymizer_frames_in_flight", "Frames being processed now", registry=None), _FRAMES)
+PIXELS_HELD = _exported(
+    Gauge("anonymizer_decoded_pixels_held", "Pixels of the frames decoded or being decoded now", registry=None), _FRAMES
+)
+PIXEL_BUDGET_WAITS = _exported(
+    Counter(
+        "anonymizer_pixel_budget_waits",
+        "Frames that waited for the decoded-pixel budget (limits.max_pixels_in_flight)",
+        registry=None,
+    ),
+    _FRAMES,
+)
 PAUSED_PARTITIONS = _exported(
     Gauge("anonymizer_paused_partitions", "Assigned partitions paused by backpressure", registry=None), ("run",)
 )

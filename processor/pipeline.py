@@ -22,7 +22,8 @@ from processor.anonymize.outline import draw_regions
 from processor.errors import ImageUndecodable, PermanentError, ProcessorError
 from processor.frames import BgrImage, Box, Frame, Localization
 from processor.inference.base import Localizer
-from processor.media import CONTENT_TYPES, check_size, decode, encode
+from processor.media import CONTENT_TYPES, check_size, decode, encode, probe
+from processor.pixel_budget import PixelBudget
 from processor.settings import LimitsSettings, OutputSettings
 from schemas.config import InferenceType, SensitiveInfo, UserConfiguration
 from schemas.results import FoundRegion, FrameResult, LabelSummary
@@ -41,6 +42,9 @@ class AnonymizedPixels:
     result: FrameResult
 
 
+NO_BUDGET = PixelBudget(None)
+"""For callers that hold one frame at a time (the benchmarks)."""
+
 PIXELS_FORMAT = "pixels"
 """``FrameResult.format`` of a frame given as an array (no encoded format)."""
 
@@ -52,22 +56,29 @@ async def anonymize_image(
     *,
     output: OutputSettings,
     limits: LimitsSettings,
+    budget: PixelBudget = NO_BUDGET,
 ) -> AnonymizedImage:
     """Anonymize one encoded image. Raises PermanentError (bad image, unknown label, ...) or TransientError
-    (an inference service unavailable); nothing is half-written since this function does no I/O of its own."""
+    (an inference service unavailable); nothing is half-written since this function does no I/O of its own.
+
+    :param budget: the process's decoded-pixel budget, held from decoding to the encoded output (an image above
+        ``limits.max_pixels`` is refused before it waits)."""
     started = time.perf_counter()
     upload = localizer.needs_encoded_frames(configuration.sensitive_info)
-    frame = await asyncio.to_thread(decode, data, limits.max_pixels, upload=upload)
-    timings = {"decode": _ms(time.perf_counter() - started)}
-    summaries, regions = await _hide(frame, configuration, localizer, output, timings)
-    encoding = time.perf_counter()
-    encoded = await asyncio.to_thread(
-        encode,
-        frame.pixels,
-        frame.format,
-        jpeg_quality=output.jpeg_quality,
-        metadata_from=data if output.keep_metadata else None,
-    )
+    header = probe(data)
+    check_size(header.width, header.height, limits.max_pixels)
+    async with budget.hold(header.pixels):
+        frame = await asyncio.to_thread(decode, data, limits.max_pixels, upload=upload, header=header)
+        timings = {"decode": _ms(time.perf_counter() - started)}
+        summaries, regions = await _hide(frame, configuration, localizer, output, timings)
+        encoding = time.perf_counter()
+        encoded = await asyncio.to_thread(
+            encode,
+            frame.pixels,
+            frame.format,
+            jpeg_quality=output.jpeg_quality,
+            metadata_from=data if output.keep_metadata else None,
+        )
     finished = time.perf_counter()
     timings |= {"encode": _ms(finished - encoding), "total": _ms(finished - started)}
     result = _result(frame, frame.format, configuration, summaries, regions, timings)

@@ -16,7 +16,7 @@ from processor import metrics
 from processor.api.endpoints import Endpoint, FormField
 from processor.api.forms import read_multipart
 from processor.api.registry_endpoints import REGISTRY_ENDPOINTS
-from processor.api.resources import FRAME_SLOTS, LOCALIZER, SETTINGS
+from processor.api.resources import FRAME_SLOTS, LOCALIZER, PIXEL_BUDGET, SETTINGS
 from processor.api.video import anonymize_video
 from processor.configuration import default_configuration, parse_configuration
 from processor.media import CONTENT_TYPES
@@ -39,6 +39,7 @@ async def anonymize(request: web.Request) -> web.Response:
                 request.app[LOCALIZER],
                 output=settings.output,
                 limits=settings.limits,
+                budget=request.app[PIXEL_BUDGET],
             )
     result = image.result
     metrics.observe_frame(result)

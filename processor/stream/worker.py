@@ -30,6 +30,7 @@ from processor.errors import INTERNAL, ProcessorError, TransientError
 from processor.inference.base import Localizer
 from processor.logs import log_context
 from processor.pipeline import anonymize_image
+from processor.pixel_budget import PixelBudget
 from processor.retry import backoff_s
 from processor.settings import Settings
 from processor.stream.configurations import Configurations
@@ -133,6 +134,7 @@ class Worker:
         self._stop = stop
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._slots = FrameSlots(settings.stream.max_in_flight, stats)
+        self._pixels = PixelBudget(settings.limits.max_pixels_in_flight)
         self._videos = asyncio.Semaphore(settings.video.videos_in_flight)
 
     async def process(self, event: FrameEvent, record: Record) -> bool:
@@ -259,7 +261,12 @@ class Worker:
 
     async def _image_output(self, data: bytes, source: str, configuration: UserConfiguration) -> _Output:
         image = await anonymize_image(
-            data, configuration, self._localizer, output=self._settings.output, limits=self._settings.limits
+            data,
+            configuration,
+            self._localizer,
+            output=self._settings.output,
+            limits=self._settings.limits,
+            budget=self._pixels,
         )
         return _Output(image.data, image.content_type, image.result)
 

@@ -22,7 +22,7 @@ from processor.api.routes import ENDPOINTS
 from processor.api.statuses import ORIGINAL_CONFIGURATION_ERROR
 from processor.inference.builtin.models import BuiltinModels
 from processor.inference.server import create_inference_app
-from processor.settings import BuiltinSettings, HttpSettings, InferenceSettings, Settings
+from processor.settings import BuiltinSettings, HttpSettings, InferenceSettings, LimitsSettings, Settings
 from tests.conftest import LOOPBACK, encode_png
 from tests.inference_stubs import InferenceStub, StubModel
 from tests.integration.api_support import anonymize_form
@@ -66,7 +66,10 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     clients: list[TestClient[Any, Any]] = []
 
     async def start(
-        urls: list[str] | None = None, max_upload_bytes: int = MAX_UPLOAD, max_frames_in_flight: int = 8
+        urls: list[str] | None = None,
+        max_upload_bytes: int = MAX_UPLOAD,
+        max_frames_in_flight: int = 8,
+        max_pixels_in_flight: int | None = 200_000_000,
     ) -> TestClient[Any, Any]:
         registry = tmp_path / f"url_configuration_{len(clients)}.json"
         registry.write_text(json.dumps({"urls": urls or []}))
@@ -76,6 +79,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
             ),
             http=HttpSettings(max_upload_bytes=max_upload_bytes, max_frames_in_flight=max_frames_in_flight),
             builtin=BuiltinSettings(workers=2),
+            limits=LimitsSettings(max_pixels_in_flight=max_pixels_in_flight),
         )
         client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
         await client.start_server()
@@ -362,6 +366,26 @@ async def test_frames_in_flight_are_bounded_and_the_rest_wait_their_turn(api: Ap
         assert [response.status for response in responses] == [200] * 8
         assert stub.requests["/models/stubnet/predict"] == 8
         assert stub.in_flight.most == 2
+
+
+async def test_frames_beyond_the_pixel_budget_wait_their_turn_and_all_complete(api: Api, astronaut_bgr: Any) -> None:
+    """A budget of one 1024x1024 frame: six sent at once are anonymized one after another, none refused."""
+    client = await api(max_pixels_in_flight=1024 * 1024, max_upload_bytes=10_000_000)
+    frame = cv2.resize(astronaut_bgr, (1024, 1024))
+    configuration = {"sensitive_info": [entry(url="builtin")]}
+
+    async def exposed(name: str) -> float:
+        families = text_string_to_metric_families(await (await client.get("/metrics")).text())
+        return next(sample.value for family in families for sample in family.samples if sample.name == name)
+
+    waits = await exposed("anonymizer_pixel_budget_waits_total")
+    responses = await asyncio.gather(
+        *(client.post("/anonymize/", data=anonymize_form(encode_png(frame), configuration)) for _ in range(6))
+    )
+    assert [response.status for response in responses] == [200] * 6
+    assert all(json.loads(response.headers["X-Anonymizer-Counts"]) == {"face": 1} for response in responses)
+    assert await exposed("anonymizer_pixel_budget_waits_total") > waits, "some frames waited for the budget"
+    assert await exposed("anonymizer_decoded_pixels_held") == 0, "every frame gave its pixels back"
 
 
 async def test_health_and_readiness(api: Api) -> None:

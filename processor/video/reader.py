@@ -206,10 +206,10 @@ class VideoReader:
     def _check_complete(self) -> None:
         """At the end: a video stream that stops well before its header's duration was cut short."""
         stream, info = self._video, self.info
-        if stream.duration is None or self._last_pts is None:
-            return  # e.g. Matroska states no per-stream duration; incomplete packets are caught anyway
+        expected_s = stated_duration_s(stream.duration, info.time_base, stream.metadata)
+        if expected_s is None or self._last_pts is None:
+            return  # e.g. MPEG-TS states none (a cut one is a shorter one); incomplete packets are caught anyway
         start = stream.start_time or 0
-        expected_s = float(stream.duration * info.time_base)
         ended_s = float((self._last_pts + self._last_duration - start) * info.time_base)
         if expected_s - ended_s > max(3 / float(info.rate), _TRUNCATION_SLACK * expected_s):
             raise VideoUndecodable(
@@ -306,6 +306,19 @@ class VideoReader:
 _PICTURE_TAG_WORDS = ("picture", "cover", "covr", "apic", "thumb", "artwork")
 MAX_TAG_CHARS = 1024
 """Longer tag values are dropped: past a title or a comment, a tag is a blob (a base64 image, a muxer's payload)."""
+
+
+def stated_duration_s(duration: int | None, time_base: Fraction, tags: Mapping[str, str]) -> float | None:
+    """What the file says the video stream lasts: its duration field, else the ``DURATION`` tag Matroska muxers
+    write per stream (``HH:MM:SS.fffffffff``); None when neither is there or the tag does not parse."""
+    if duration is not None:
+        return float(duration * time_base)
+    hours, _, rest = tags.get("DURATION", "").partition(":")
+    minutes, _, seconds = rest.partition(":")
+    try:
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
 
 
 def without_pictures(tags: Mapping[str, str]) -> dict[str, str]:

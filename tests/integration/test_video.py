@@ -293,6 +293,12 @@ def truncated_frames(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
+def truncated_matroska(path: Path) -> None:
+    """A Matroska file cut at 70 %: it has no index to contradict, only its per-stream DURATION tag."""
+    write_clip(path, Clip(frames=48))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 7 // 10])
+
+
 def unknown_codec(path: Path) -> None:
     """A Matroska file whose video codec id names no codec ffmpeg knows."""
     write_clip(path.with_suffix(".tmp.mkv"), Clip(frames=6))
@@ -310,6 +316,7 @@ def unknown_codec(path: Path) -> None:
         ("song.m4a", audio_only, "no video stream (streams: audio (aac))"),
         ("cut.mp4", truncated_index, "not a readable video"),
         ("cut-faststart.mp4", truncated_frames, "truncated or corrupt: an incomplete video packet"),
+        ("cut.mkv", truncated_matroska, "truncated: the video stops at 1.33 s of the 2.00 s its header states"),
         ("odd.mkv", unknown_codec, "unsupported video codec"),
     ],
 )

@@ -328,6 +328,12 @@ class StreamSettings(BaseModel):
     resume_below: int | None = Field(default=None, description="low watermark; default max_in_flight // 2")
     commit_interval_s: float = Field(default=1.0, gt=0, description="how often commit points are committed")
     max_attempts: int = Field(default=4, ge=1, description="tries of a transient failure before dead-lettering")
+    retry_budget_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="and a transient failure is retried at least this long after it first failed, so outages of "
+        "storage or inference shorter than this dead-letter nothing (0 = max_attempts alone)",
+    )
     retry_backoff_s: float = Field(default=0.5, gt=0, description="first retry backoff (doubling, jittered)")
     retry_backoff_max_s: float = Field(default=15.0, gt=0, description="retry backoff cap")
     shutdown_timeout_s: float = Field(default=30.0, gt=0, description="drain time after SIGTERM")

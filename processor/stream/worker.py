@@ -4,10 +4,12 @@ Frames go through :func:`processor.pipeline.anonymize_image`; videos (``kind: vi
 the event does not say) through :func:`processor.video.objects.anonymized_video`.
 
 This is the one place that decides retry or dead letter. Transient errors are retried with exponential backoff
-and jitter, up to ``stream.max_attempts`` tries, without holding a frame slot while waiting (each event is its
-own task, so nothing else waits); permanent errors are dead-lettered at once; anything unplanned is logged and
-dead-lettered with kind ``internal``. Nothing raises out of :meth:`Worker.process`, so no event can crash the
-processor or stall its partition.
+and jitter, for at least ``stream.max_attempts`` tries and ``stream.retry_budget_s`` after the first failure (an
+outage of storage or inference is ridden out: events waiting to retry stay pending, so once
+``stream.max_in_flight`` of them wait the source is paused, and each retry is a probe), without holding a frame
+slot while waiting (each event is its own task, so nothing else waits); permanent errors are dead-lettered at
+once; anything unplanned is logged and dead-lettered with kind ``internal``. Nothing raises out of
+:meth:`Worker.process`, so no event can crash the processor or stall its partition.
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ class Worker:
 
     async def _process(self, event: FrameEvent, record: Record) -> bool:
         attempts = 0
+        first_failure: float | None = None
         while True:
             attempts += 1
             try:
@@ -157,7 +160,8 @@ class Worker:
                     return True
                 completion = await self._anonymize(event, attempts)
             except TransientError as error:
-                if attempts >= self._settings.stream.max_attempts:
+                first_failure = first_failure or time.monotonic()
+                if self._gives_up(attempts, first_failure):
                     return await self._dead_letter(record, event.id, error.kind, str(error), attempts)
                 if not await self._retry_later(event, error, attempts):
                     return False
@@ -178,18 +182,23 @@ class Worker:
                 metrics.observe_frame(completion.result)
             return published
 
+    def _gives_up(self, attempts: int, first_failure: float) -> bool:
+        stream = self._settings.stream
+        return attempts >= stream.max_attempts and time.monotonic() - first_failure >= stream.retry_budget_s
+
     async def _retry_later(self, event: FrameEvent, error: TransientError, attempts: int) -> bool:
         """Wait before the next try; False when shutdown began meanwhile (the event is abandoned, not done)."""
         stream = self._settings.stream
         delay = backoff_s(attempts, stream.retry_backoff_s, stream.retry_backoff_max_s, error.retry_after_s, self._rng)
         log.info(
-            "event %s: %s (%s); try %d of %d in %.2f s",
+            "event %s: %s (%s); try %d in %.2f s (dead letter after %d tries and %.0f s)",
             event.id,
             error.kind,
             error,
             attempts + 1,
-            stream.max_attempts,
             delay,
+            stream.max_attempts,
+            stream.retry_budget_s,
         )
         self._stats.retries += 1
         metrics.record_retried(error.kind)

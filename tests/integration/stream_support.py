@@ -228,6 +228,7 @@ def processor_settings(
         "commit_interval_s": 0.2,
         "retry_backoff_s": 0.05,
         "retry_backoff_max_s": 0.2,
+        "retry_budget_s": 0.0,  # dead letters after max_attempts alone; test_outages.py rides the budget out
         "shutdown_timeout_s": 10.0,
         "completions_file": workdir / "completions.jsonl",
         **stream,

@@ -88,7 +88,12 @@ def faces_only(event_id: str, source: str) -> FrameEvent:
 
 
 def settings(**stream: object) -> Settings:
-    options: dict[str, object] = {"retry_backoff_s": 0.001, "retry_backoff_max_s": 0.01, "max_attempts": 3}
+    options: dict[str, object] = {
+        "retry_backoff_s": 0.001,
+        "retry_backoff_max_s": 0.01,
+        "max_attempts": 3,
+        "retry_budget_s": 0.0,
+    }
     options.update(stream)
     return Settings(stream=StreamSettings.model_validate(options))
 

@@ -78,18 +78,25 @@ def health_routes(ready: Readiness, role: metrics.Role) -> list[web.RouteDef]:
 
 
 def inference_readiness(
-    capabilities: Capabilities, *, builtin: bool, configuration: UserConfiguration | None = None
+    capabilities: Capabilities,
+    *,
+    builtin: bool,
+    configuration: UserConfiguration | None = None,
+    is_healthy: Callable[[str], bool] = lambda url: True,
 ) -> tuple[bool, dict[str, Any]]:
     """Ready when the built-in models are loaded in this process or at least one registered URL answered discovery;
     with ``configuration`` (``run``'s default), also when no entry of it waits for an unavailable service (one never
-    reached, or whose last discovery failed): such a processor could only retry. An entry no service serves at all
+    reached, whose last discovery failed, or that ``is_healthy`` says is failing now): such a processor could only
+    retry. An entry no service serves at all
     (unknown model or label) is shown, but does not hold readiness back: it is a configuration error that events
     with their own configuration do not share, and being unready would not stop it from being dead-lettered."""
     reachable = {service.url: service.models is not None and service.error is None for service in capabilities.services}
     details: dict[str, Any] = {"inference": {"builtin": builtin, "urls": reachable}}
     ready = builtin or any(reachable.values())
     if configuration is not None:
-        routes = {_entry_name(entry): _route_state(capabilities, entry) for entry in configuration.sensitive_info}
+        routes = {
+            _entry_name(entry): _route_state(capabilities, entry, is_healthy) for entry in configuration.sensitive_info
+        }
         details["inference"]["routes"] = routes
         ready = ready and all(not state.startswith("unavailable") for state in routes.values())
     return ready, details
@@ -99,7 +106,7 @@ def _entry_name(entry: SensitiveInfo) -> str:
     return f"{entry.class_name} ({entry.model_name})"
 
 
-def _route_state(capabilities: Capabilities, entry: SensitiveInfo) -> str:
+def _route_state(capabilities: Capabilities, entry: SensitiveInfo, is_healthy: Callable[[str], bool]) -> str:
     """The URL serving ``entry`` now, ``unavailable: <why>`` (transient) or ``unroutable: <kind>`` (permanent)."""
     try:
         route = capabilities.route(entry)
@@ -110,7 +117,7 @@ def _route_state(capabilities: Capabilities, entry: SensitiveInfo) -> str:
     if route.url == BUILTIN_URL:
         return route.url
     service = next((service for service in capabilities.services if service.url == route.url), None)
-    if service is not None and service.error is not None:
+    if (service is not None and service.error is not None) or not is_healthy(route.url):
         return f"unavailable: {route.url} is failing"
     return route.url
 

@@ -106,7 +106,9 @@ class _Readiness:
         if self.router is None or self.source is None:
             return False, {"stream": "starting"}
         capabilities = self.router.registry.capabilities
-        ready, details = inference_readiness(capabilities, builtin=True, configuration=self._configuration)
+        ready, details = inference_readiness(
+            capabilities, builtin=True, configuration=self._configuration, is_healthy=self.router.is_healthy
+        )
         stopping = self._stop.is_set()
         in_group = self.source.in_group
         reachable = await self.source.reachable()

@@ -46,6 +46,10 @@ class InferenceRouter:
         """Where ``entry`` goes; raises the permanent or transient errors of :meth:`Capabilities.route`."""
         return self._registry.capabilities.route(entry)
 
+    def is_healthy(self, url: str) -> bool:
+        """False while the HTTP service at ``url`` is marked unhealthy (failures in a row; until a probe answers)."""
+        return self._client.is_healthy(url)
+
     def needs_encoded_frames(self, entries: Sequence[SensitiveInfo]) -> bool:
         """True when an entry is routed to an HTTP service (which uploads the frame's bytes)."""
         return any(self.route(entry).url != BUILTIN_URL for entry in entries)

@@ -1,16 +1,19 @@
 """Outages ridden out: object storage or the inference service cut off for 30 s in the middle of 1,000 events
 (a TCP proxy in front of the real moto and stub refuses and resets every connection meanwhile) → every event
-completes, none is dead-lettered, processing resumes by itself. The processor is a real ``anonymizer run`` on
+completes, none is dead-lettered, processing resumes by itself; ``/ready`` is 503 while the default configuration's
+inference route is down and 200 after. The processor is a real ``anonymizer run`` on
 Tansu with the default retry budget (``stream.retry_budget_s``, 300 s)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from obstore.store import S3Store
 
@@ -38,6 +41,12 @@ OUTAGE_S = 30.0
 PREDICT = f"/models/{STUB_MODEL}/predict"
 
 pytestmark = pytest.mark.timeout(300)
+
+
+async def ready_is(process: ProcessorProcess, status: int) -> bool:
+    (address,) = re.findall(r"health and metrics on (http://\S+/)", process.log())
+    async with aiohttp.ClientSession() as session, session.get(address + "ready") as response:
+        return response.status == status
 
 
 @pytest.mark.parametrize("cut", ["storage", "inference"])
@@ -83,9 +92,12 @@ async def test_a_30_s_outage_dead_letters_nothing_and_loses_nothing(
                     await asyncio.sleep(OUTAGE_S - 1.0)
                     if cut == "inference":
                         assert stub.requests[PREDICT] == before, "nothing reaches the service meanwhile"
+                        # the default configuration's route is down (storage is not probed: see docs/stream.md)
+                        assert await ready_is(process, 503)
                 outage_s = time.monotonic() - started
                 records = await consume_all(tansu, topics.completions, COUNT, timeout_s=150)
                 letters = await consume_all(tansu, topics.dead_letters, 1, timeout_s=2)
+                await wait_until(lambda: ready_is(process, 200), 30, "ready again")
             finally:
                 await stop_all([process])
 

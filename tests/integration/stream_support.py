@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -366,6 +367,11 @@ class ProcessorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def health_url(self) -> str | None:
+        """``http://host:port/`` of its health and metrics server (a free port), once it has logged it."""
+        found = re.findall(r"health and metrics on (http://\S+/)", self.log())
+        return found[0] if found else None
 
 
 async def stop_all(processes: Iterable[ProcessorProcess]) -> None:

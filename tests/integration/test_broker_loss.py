@@ -48,7 +48,8 @@ async def test_a_broker_gone_for_good_makes_the_processor_unready_and_its_errors
         raise
     try:
         await wait_until(lambda: "assigned 3 partition(s)" in processor.log(), 30, "the partitions assigned")
-        (address,) = re.findall(r"health and metrics on (http://\S+/)", processor.log())
+        address = processor.health_url()
+        assert address is not None
         status, ready = await get(address + "ready")
         assert status == 200 and ready["data"]["stream"]["reachable"] is True, ready
         before = len(records(processor.log()))

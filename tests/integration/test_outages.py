@@ -7,7 +7,6 @@ Tansu with the default retry budget (``stream.retry_budget_s``, 300 s)."""
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +43,8 @@ pytestmark = pytest.mark.timeout(300)
 
 
 async def ready_is(process: ProcessorProcess, status: int) -> bool:
-    (address,) = re.findall(r"health and metrics on (http://\S+/)", process.log())
+    address = process.health_url()
+    assert address is not None
     async with aiohttp.ClientSession() as session, session.get(address + "ready") as response:
         return response.status == status
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -156,10 +155,10 @@ async def test_a_surplus_group_member_without_partitions_is_ready(
     processes = [await spawn(settings, f"member-{i}").start() for i in range(2)]
 
     async def readiness() -> list[tuple[int, bytes]]:
-        addresses = [re.findall(r"health and metrics on (http://\S+/)", p.log()) for p in processes]
+        addresses = [p.health_url() for p in processes]
         if not all(addresses):
             return []
-        return list(await asyncio.gather(*(_get(found[0] + "ready") for found in addresses)))
+        return list(await asyncio.gather(*(_get(f"{address}ready") for address in addresses)))
 
     async def both_ready() -> bool:
         answers = await readiness()
@@ -204,7 +203,8 @@ async def test_sigterm_drains_commits_everything_done_and_exits_in_time(
         process = await spawn(settings, "sigterm").start()
         await wait_until(lambda: stub.requests[PREDICT] >= 40, 60, "processing under way")
         assert stub.in_flight.now > 0, "frames are in flight when the signal comes"
-        (address,) = re.findall(r"health and metrics on (http://\S+/)", process.log())
+        address = process.health_url()
+        assert address is not None
         ready, exposition = await asyncio.gather(_get(address + "ready"), _get(address + "metrics"))
         assert ready[0] == 200 and b'"assigned_partitions":2' in ready[1].replace(b" ", b"")
         assert exposition[0] == 200 and b"anonymizer_events_completed_total" in exposition[1]

@@ -87,9 +87,9 @@ def inference_readiness(
     """Ready when the built-in models are loaded in this process or at least one registered URL answered discovery;
     with ``configuration`` (``run``'s default), also when no entry of it waits for an unavailable service (one never
     reached, whose last discovery failed, or that ``is_healthy`` says is failing now): such a processor could only
-    retry. An entry no service serves at all
-    (unknown model or label) is shown, but does not hold readiness back: it is a configuration error that events
-    with their own configuration do not share, and being unready would not stop it from being dead-lettered."""
+    retry. An entry no service serves at all (unknown model or label) is shown, but does not hold readiness back:
+    it is a configuration error that events with their own configuration do not share, and being unready would not
+    stop it from being dead-lettered."""
     reachable = {service.url: service.models is not None and service.error is None for service in capabilities.services}
     details: dict[str, Any] = {"inference": {"builtin": builtin, "urls": reachable}}
     ready = builtin or any(reachable.values())

@@ -5,7 +5,8 @@
 - variants: YOLO (``labels``/``config`` answer ``data: null`` until ``GET /load``), OpenVINO (models as a dict
   name → id, real 404/500 codes) or the original services (handled errors as HTTP 200 + ``success: false``);
   boxes are whatever dicts the test gives (float coordinates, 1-based ids, boxes outside the image);
-- settable latency, faults queued for the next requests (``stub.fail_next("status:500", times=2)``);
+- settable latency, faults queued for the next requests (``stub.fail_next("status:500", times=2)``) or drawn at
+  random for every predict/inference request (``fault_rates={"status:503": 0.2, "slow": 0.1}``, seeded);
 - counters: requests per path, requests in flight and the most seen at once (optionally shared by stubs).
 """
 
@@ -14,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import random
 import socket
+import struct
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -98,6 +101,8 @@ class InferenceStub:
     :param models_as_dict: list models as ``{name: id}`` (OpenVINO segmentation).
     :param http_errors: answer unknown models with 404 (OpenVINO) instead of HTTP 200 + ``success: false``.
     :param latency_s: delay before every answer to ``predict``/``inference``.
+    :param fault_rates: fault → probability, drawn (seeded by ``fault_seed``) for each predict/inference request
+        that has no queued fault; ``injected`` counts the faults drawn.
     :param port: listen on this port (default: a free one).
     """
 
@@ -112,6 +117,8 @@ class InferenceStub:
         latency_s: float = 0.0,
         slow_s: float = 5.0,
         in_flight: InFlight | None = None,
+        fault_rates: dict[str, float] | None = None,
+        fault_seed: int = 0,
         port: int = 0,
     ) -> None:
         self.models = {model.name: model for model in models}
@@ -127,6 +134,9 @@ class InferenceStub:
         self.uploads: list[tuple[str, str, int]] = []  # (filename, content type, bytes) of each upload
         self.authorizations: list[str] = []  # the Authorization header of each request ("" when none)
         self._faults: deque[str] = deque()
+        self.fault_rates = fault_rates or {}
+        self._fault_draw = random.Random(fault_seed)
+        self.injected: Counter[str] = Counter()
         self._closing = asyncio.Event()
         self._url: str | None = None
         self._server = TestServer(self._app(), host="127.0.0.1", port=port)
@@ -141,7 +151,7 @@ class InferenceStub:
     def fail_next(self, fault: str, times: int = 1) -> None:
         """Queue faults for the next requests: ``status:<code>``, ``slow``, ``malformed_json``, ``success_false``,
         ``malformed_png``, ``rgb_png``, ``huge`` (a 32 MiB answer that says its length), ``huge_chunked`` (the same
-        sent chunked, no length: the client must count)."""
+        sent chunked, no length: the client must count), ``reset`` (the connection reset, no answer)."""
         self._faults.extend([fault] * times)
 
     async def __aenter__(self) -> Self:
@@ -178,7 +188,7 @@ class InferenceStub:
         self.authorizations.append(request.headers.get("Authorization", ""))
         self.in_flight.enter()
         try:
-            fault = self._faults.popleft() if self._faults else None
+            fault = self._faults.popleft() if self._faults else self._drawn_fault(request.path)
             if fault == "slow":
                 await self._sleep(self.slow_s)
             elif fault is not None and fault.startswith("status:"):
@@ -196,9 +206,23 @@ class InferenceStub:
                 return web.Response(body=b" " * HUGE_ANSWER_BYTES, content_type="application/json")
             elif fault == "huge_chunked":
                 return await _chunked(request, HUGE_ANSWER_BYTES)
+            elif fault == "reset":
+                _reset(request)
+                return web.Response()  # never sent: the connection is gone
             return await handler(request)
         finally:
             self.in_flight.leave()
+
+    def _drawn_fault(self, path: str) -> str | None:
+        if not self.fault_rates or not path.endswith(("/predict", "/inference")):
+            return None
+        draw = self._fault_draw.random()
+        for fault, rate in self.fault_rates.items():
+            if draw < rate:
+                self.injected[fault] += 1
+                return fault
+            draw -= rate
+        return None
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -276,6 +300,15 @@ class InferenceStub:
             return image
         height, width = (max(1, round(side * model.map_scale)) for side in image.shape[:2])
         return web.Response(body=_png(model.label_map(height, width), "P"), content_type="image/png")
+
+
+def _reset(request: web.Request) -> None:
+    """Abort the request's connection with a TCP reset (SO_LINGER 0), as a crashed service or a proxy does."""
+    transport = request.transport
+    assert transport is not None
+    connection = transport.get_extra_info("socket")
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def _png(pixels: npt.NDArray[np.uint8], mode: str) -> bytes:

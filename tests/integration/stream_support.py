@@ -360,10 +360,17 @@ class ProcessorProcess:
 
     def rss_mb(self) -> float:
         """Resident memory now (``VmRSS``), in MiB."""
+        return self._status_mb("VmRSS")
+
+    def peak_rss_mb(self) -> float:
+        """The most resident memory it has held so far (``VmHWM``), in MiB."""
+        return self._status_mb("VmHWM")
+
+    def _status_mb(self, field: str) -> float:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-        raise AssertionError("no VmRSS")
+        raise AssertionError(f"no {field}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -119,6 +119,14 @@ async def test_5xx_is_retried_then_succeeds(client: InferenceClient, frame: Fram
     assert stub.requests["/models/faces_and_plates/predict"] == 3
 
 
+async def test_a_reset_connection_is_retried_then_succeeds(client: InferenceClient, frame: Frame) -> None:
+    async with InferenceStub([DETECTOR]) as stub:
+        stub.fail_next("reset", times=2)
+        faces = await client.detect(stub.url, "faces_and_plates", frame, "face")
+    assert len(faces) == 1
+    assert stub.requests["/models/faces_and_plates/predict"] == 3
+
+
 async def test_5xx_every_time_is_transient_after_max_attempts(client: InferenceClient, frame: Frame) -> None:
     async with InferenceStub([DETECTOR]) as stub:
         stub.fail_next("status:500", times=10)

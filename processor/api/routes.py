@@ -31,16 +31,16 @@ async def anonymize(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     form = await read_multipart(request, ("image", "configuration"), settings.http.max_upload_bytes)
     configuration = parse_configuration(form.fields["configuration"])
-    async with request.app[FRAME_SLOTS]:
-        with metrics.frame_in_flight():
-            image = await anonymize_image(
-                form.fields["image"],
-                configuration,
-                request.app[LOCALIZER],
-                output=settings.output,
-                limits=settings.limits,
-                budget=request.app[PIXEL_BUDGET],
-            )
+    with metrics.frame_in_flight():
+        image = await anonymize_image(
+            form.fields["image"],
+            configuration,
+            request.app[LOCALIZER],
+            output=settings.output,
+            limits=settings.limits,
+            budget=request.app[PIXEL_BUDGET],
+            slots=request.app[FRAME_SLOTS],
+        )
     result = image.result
     metrics.observe_frame(result)
     extension = _EXTENSIONS.get(result.format, result.format)

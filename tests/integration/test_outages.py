@@ -1,12 +1,13 @@
 """Outages ridden out: object storage or the inference service cut off for 30 s in the middle of 1,000 events
-(a TCP proxy in front of the real moto and stub refuses and resets every connection meanwhile) → every event
-completes, none is dead-lettered, processing resumes by itself; ``/ready`` is 503 while the default configuration's
-inference route is down and 200 after. The processor is a real ``anonymizer run`` on
-Tansu with the default retry budget (``stream.retry_budget_s``, 300 s)."""
+(a TCP proxy in front of the real moto and stub refuses and resets every connection meanwhile), or the broker
+frozen for 30 s → every event completes, none is dead-lettered, processing resumes by itself; ``/ready`` is 503
+while the default configuration's inference route or the broker is down and 200 after. The processor is a real
+``anonymizer run`` on Tansu with the default retry budget (``stream.retry_budget_s``, 300 s)."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +20,9 @@ from obstore.store import S3Store
 from processor.settings import StorageSettings, StreamSettings
 from schemas.events import CompletionEvent
 from tests.inference_stubs import InferenceStub
-from tests.integration.kafka_helpers import Broker, consume_all, new_group_id, produce
+from tests.integration.kafka_helpers import CONSUMER_TUNING, Broker, consume_all, new_group_id, produce
 from tests.integration.proxy import TcpProxy
+from tests.integration.servers import ServerProcess, kafka_ready, noida_argv, start_server, tansu_argv
 from tests.integration.stream_support import (
     STUB_MODEL,
     ProcessorProcess,
@@ -108,3 +110,95 @@ async def test_a_30_s_outage_dead_letters_nothing_and_loses_nothing(
     assert len(await list_keys(store, "anonymized")) == COUNT
     log = process.log()
     assert "try " in log and ("storage_unavailable" in log or "inference" in log), "the outage was met and retried"
+
+
+def private_broker(kind: str, tmp_path: Path) -> ServerProcess:
+    """A broker of this test alone: Tansu (memory storage: it is frozen, not restarted) or noida-db (it persists
+    its data, so it is stopped and started again on the same port)."""
+    if kind == "tansu":
+        return start_server("tansu-outage", tansu_argv, kafka_ready, tmp_path)
+    return start_server("noida-outage", lambda port: noida_argv(port, tmp_path / "noida-data"), kafka_ready, tmp_path)
+
+
+@pytest.mark.parametrize("outage", ["tansu frozen", "noida restarted"])
+async def test_a_30_s_broker_outage_dead_letters_nothing_and_loses_nothing(
+    outage: str,
+    storage_settings: StorageSettings,
+    s3_bucket: Callable[[], str],
+    s3_store: Callable[[str], S3Store],
+    tmp_path: Path,
+) -> None:
+    # Frozen: SIGSTOP, every request to it times out, then SIGCONT; the group's sessions expire meanwhile.
+    # Restarted: SIGTERM, connections refused for 30 s, then a new process on the same port and data.
+    kind = outage.split()[0]
+    (tmp_path / "noida-data").mkdir()
+    servers = [private_broker(kind, tmp_path)]
+    broker = Broker(kind, servers[0].address, CONSUMER_TUNING[kind])
+    processes: list[ProcessorProcess] = []
+    try:
+        bucket = s3_bucket()
+        store = s3_store(bucket)
+        frames = tiny_frames()
+        objects = {f"cam/{index:04d}.jpg": frames[index % len(frames)] for index in range(COUNT)}
+        await upload(store, objects)
+        topics = await new_topics(broker, 3)
+        events = [frame_event(f"e-{index}", f"s3://{bucket}/{key}", "stub") for index, key in enumerate(objects)]
+        await produce(broker, topics.input, events)
+        async with InferenceStub([stub_model()]) as stub:
+            settings = processor_settings(
+                broker,
+                storage_settings,
+                tmp_path,
+                topics=topics,
+                group_id=new_group_id(),
+                inference_urls=[stub.url],
+                retry_budget_s=StreamSettings().retry_budget_s,
+            )
+            process = await ProcessorProcess(settings, tmp_path, "outage-broker").start()
+            processes.append(process)
+            await wait_until(lambda: stub.requests[PREDICT] >= 200, 90, "200 frames under way")
+            started = time.monotonic()
+            if kind == "tansu":
+                servers[0].process.send_signal(signal.SIGSTOP)
+                try:
+                    await asyncio.sleep(OUTAGE_S)
+                    assert await ready_is(process, 503), "the broker does not answer: not ready"
+                finally:
+                    servers[0].process.send_signal(signal.SIGCONT)
+            else:
+                servers[0].stop()
+                await asyncio.sleep(OUTAGE_S)
+                assert await ready_is(process, 503), "the broker is gone: not ready"
+                port = servers[0].port
+                servers.append(
+                    start_server(
+                        "noida-again",
+                        lambda _: noida_argv(port, tmp_path / "noida-data"),
+                        lambda _: kafka_ready(port),
+                        tmp_path,
+                        attempts=1,
+                    )
+                )
+            outage_s = time.monotonic() - started
+            await wait_until(lambda: ready_is(process, 200), 60, "ready again")
+            ids = await completed_ids(broker, topics.completions, COUNT, timeout_s=150)
+            letters = await consume_all(broker, topics.dead_letters, 1, timeout_s=2)
+    finally:
+        await stop_all(processes)
+        for server in servers:
+            server.stop()
+
+    assert outage_s >= OUTAGE_S
+    assert ids == {f"e-{index}" for index in range(COUNT)}, "none lost"
+    assert letters == [], "a broker outage dead-letters nothing"
+    assert len(await list_keys(store, "anonymized")) == COUNT
+
+
+async def completed_ids(broker: Broker, topic: str, count: int, timeout_s: float) -> set[str]:
+    """The ids on the completion topic, read until ``count`` different ones (a redelivery may repeat some)."""
+    deadline = time.monotonic() + timeout_s
+    ids: set[str] = set()
+    while len(ids) < count and time.monotonic() < deadline:
+        records = await consume_all(broker, topic, 3 * count, timeout_s=min(3.0, max(0.1, deadline - time.monotonic())))
+        ids = {CompletionEvent.model_validate_json(record.value or b"").id for record in records}
+    return ids

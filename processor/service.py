@@ -69,7 +69,7 @@ async def serve(
     async with AsyncExitStack() as stack:
         if not embedded:  # first, so that /health answers while the rest starts and /ready says when it has
             await stack.enter_async_context(serve_health(settings.http, readiness))
-        storage = await stack.enter_async_context(ObjectStorage(settings.storage, settings.limits))
+        storage = readiness.storage = await stack.enter_async_context(ObjectStorage(settings.storage, settings.limits))
         session = await stack.enter_async_context(policy_session(settings.inference))
         localizer = readiness.router = await stack.enter_async_context(open_localizer(settings, session))
         sink = await stack.enter_async_context(open_sink(settings))
@@ -93,17 +93,18 @@ async def serve(
 class _Readiness:
     """What ``/ready`` says for ``anonymizer run``: ready once the consumer has joined its group (with or without
     partitions: a surplus member of a scaled-out group is ready to take over), while its broker or queue answers,
-    and inference can be reached (the built-in models always can) for every entry of the default configuration,
-    and not once shutdown began."""
+    while object storage answers (:attr:`ObjectStorage.answering`), and inference can be reached (the built-in
+    models always can) for every entry of the default configuration, and not once shutdown began."""
 
     def __init__(self, stop: asyncio.Event, configuration: UserConfiguration) -> None:
         self._stop = stop
         self._configuration = configuration
         self.router: InferenceRouter | None = None
         self.source: Source | None = None
+        self.storage: ObjectStorage | None = None
 
     async def __call__(self) -> tuple[bool, dict[str, Any]]:
-        if self.router is None or self.source is None:
+        if self.router is None or self.source is None or self.storage is None:
             return False, {"stream": "starting"}
         capabilities = self.router.registry.capabilities
         ready, details = inference_readiness(
@@ -118,7 +119,8 @@ class _Readiness:
             "assigned_partitions": self.source.assigned_partitions,
             "stopping": stopping,
         }
-        return ready and in_group and reachable and not stopping, details
+        details["storage"] = {"answering": self.storage.answering}
+        return ready and in_group and reachable and self.storage.answering and not stopping, details
 
 
 def is_embedded(settings: Settings) -> bool:

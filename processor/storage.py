@@ -176,10 +176,16 @@ class ObjectStorage:
     Errors are translated at this edge: missing object → ObjectNotFound, larger than
     ``limits.max_object_bytes`` → ObjectTooLarge, bad URL → InvalidEvent, anything else from the store
     (network, timeouts, 5xx, credentials) → StorageUnavailable (transient).
+
+    :attr:`answering` is false after ``UNANSWERED_AFTER`` gets/puts in a row failed as unavailable, true again at
+    the next one that succeeds (the stream's retries are the probes): ``/ready`` of ``run`` follows it.
     """
+
+    UNANSWERED_AFTER = 3
 
     def __init__(self, settings: StorageSettings, limits: LimitsSettings) -> None:
         self._settings = settings
+        self._unavailable_in_a_row = 0
         self._limits = limits
         self._stores: dict[tuple[str, str], ObjectStore] = {}
         prefix = settings.output_prefix.strip("/")
@@ -205,7 +211,7 @@ class ObjectStorage:
     async def get(self, url: str) -> bytes:
         """The object's bytes; checks the size before reading the body."""
         where = self.location(url)
-        with _translated(url):
+        with self._watched(), _translated(url):
             result = await obstore.get_async(self._store(where), where.key)
             size = result.meta["size"]
             if size > self._limits.max_object_bytes:
@@ -229,9 +235,26 @@ class ObjectStorage:
                     for name, value in metadata.items()
                 }
             )
-        with _translated(url):
+        with self._watched(), _translated(url):
             # A memoryview is handed to the Rust side as is; bytes would be copied first (~0.1 ms per 1080p JPEG).
             await obstore.put_async(self._store(where, create=True), where.key, memoryview(data), attributes=attributes)
+
+    @property
+    def answering(self) -> bool:
+        return self._unavailable_in_a_row < self.UNANSWERED_AFTER
+
+    @contextmanager
+    def _watched(self) -> Iterator[None]:
+        """Count a storage call that fails as unavailable; any other outcome means the storage answered."""
+        try:
+            yield
+        except StorageUnavailable:
+            self._unavailable_in_a_row += 1
+            raise
+        except BaseException:
+            self._unavailable_in_a_row = 0
+            raise
+        self._unavailable_in_a_row = 0
 
     def output_url(self, source_url: str, configuration_hash: str, explicit: str | None = None) -> str:
         """Where the anonymized object of ``source_url`` goes; pure.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import obstore
 import pytest
@@ -97,6 +98,24 @@ async def test_an_unreachable_endpoint_is_a_transient_error() -> None:
             await storage.get("s3://bucket/a.jpg")
         with pytest.raises(StorageUnavailable):
             await storage.put("s3://bucket/a.jpg", b"x", content_type="image/jpeg", metadata={})
+        assert storage.answering, "two failures in a row may be a blip"
+        with pytest.raises(StorageUnavailable):
+            await storage.get("s3://bucket/a.jpg")
+        assert not storage.answering
+
+
+async def test_storage_is_answering_again_at_its_first_answer(tmp_path: Path) -> None:
+    settings = StorageSettings(
+        s3_endpoint=f"http://127.0.0.1:{free_port()}", s3_allow_http=True, connect_timeout_s=1, max_retries=0
+    )
+    async with ObjectStorage(settings.model_copy(update={"file_root": tmp_path}), LimitsSettings()) as storage:
+        for _ in range(ObjectStorage.UNANSWERED_AFTER):
+            with pytest.raises(StorageUnavailable):
+                await storage.get("s3://bucket/a.jpg")
+        assert not storage.answering
+        with pytest.raises(ObjectNotFound):
+            await storage.get(f"file://{tmp_path}/missing.jpg")  # an answer, if not the one hoped for
+        assert storage.answering
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):

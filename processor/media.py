@@ -65,6 +65,8 @@ def probe(data: bytes) -> ImageHeader:
         raise ImageUndecodable(f"not a readable image ({len(data)} bytes): no image format recognised") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageUndecodable(f"not a readable image ({len(data)} bytes): {error}") from error
+    if fmt == "mpo":  # a JPEG followed by more (a stereo pair's other view, previews): its first image is
+        fmt = "jpeg"  # decoded and written, the others are dropped (never copied: only the EXIF block is kept)
     if fmt not in _CV2_EXTENSIONS:
         raise ImageUndecodable(f"unsupported image format {fmt or 'unknown'!r}; supported: {', '.join(CONTENT_TYPES)}")
     return ImageHeader(fmt, width, height, orientation if isinstance(orientation, int) else 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
+from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from processor import metrics
@@ -185,6 +187,26 @@ async def test_the_configuration_may_be_a_text_field_and_the_format_is_kept(api:
     original = decode(astronaut_png)
     changed = np.any(result != original, axis=2)
     assert changed[FACE].all() and not changed[FAR].any()  # PNG is lossless: only the face changed
+
+
+async def test_an_mpo_is_anonymized_as_its_first_image_and_its_others_are_dropped(api: Api, astronaut_bgr: Any) -> None:
+    """A phone's or stereo camera's MPO: a JPEG followed by another image (here the same face, unblurred)."""
+    astronaut = Image.fromarray(cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2RGB))
+    buffer = io.BytesIO()
+    astronaut.save(
+        buffer, format="MPO", save_all=True, append_images=[astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    )
+    mpo = buffer.getvalue()
+    assert mpo.count(b"\xff\xd8\xff") == 2 and b"MPF\x00" in mpo
+    client = await api()
+    form = anonymize_form(mpo, {"sensitive_info": [entry(url="builtin")]})
+    response = await client.post("/anonymize/", data=form)
+    assert response.status == 200, await response.text()
+    assert response.content_type == "image/jpeg"
+    body = await response.read()
+    assert body.count(b"\xff\xd8\xff") == 1 and b"MPF\x00" not in body, "the second image is not written"
+    changed = np.abs(decode(body).astype(int) - astronaut_bgr.astype(int)).max(axis=2) > 40
+    assert changed[FACE].mean() > 0.5 and changed[FAR].mean() < 0.05
 
 
 async def test_missing_fields_are_named(api: Api, astronaut_jpeg: bytes) -> None:

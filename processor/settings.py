@@ -155,11 +155,25 @@ def _known_providers(names: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
+DETECTOR_PRESETS: dict[str, dict[str, object]] = {
+    "fast": {"face_max_side": 640, "plate_whole_frame": False, "nanodet_tiling": False},
+    "balanced": {},
+    "thorough": {"face_max_side": 1920},
+}
+"""The built-in detectors' settings each preset changes from the defaults (``balanced`` is the defaults); a setting
+given explicitly wins over its preset. Recall and cost of each, measured: README, "Detection quality"."""
+
+
 class BuiltinSettings(BaseModel):
     """The bundled detectors (no external service needed)."""
 
     model_config = _section
 
+    preset: Literal["fast", "balanced", "thorough"] = Field(
+        default="balanced",
+        description="fast: CenterFace at 640 px, plates of detected vehicles only, no NanoDet tiles; thorough: "
+        "CenterFace at 1920 px (faces down to ~20 px in 1080p); settings given explicitly win",
+    )
     face_max_side: int = Field(default=960, ge=64, description="long side CenterFace sees, px")
     face_threshold: float = Field(
         default=0.2, gt=0.0, lt=1.0, description="960 px at 0.2 finds the faces 1280 px at 0.5 finds, at half the cost"
@@ -187,6 +201,15 @@ class BuiltinSettings(BaseModel):
     custom_models: tuple[CustomModelSettings, ...] = Field(
         default=(), description="JSON list of your own ONNX detectors (see Bring your own model)"
     )
+
+    @model_validator(mode="after")
+    def _apply_preset(self) -> BuiltinSettings:
+        """The preset's values for the settings not given explicitly (they stay out of ``model_fields_set``, so a
+        copy validated from ``model_dump(exclude_unset=True)`` with another preset takes that preset's)."""
+        for name, value in DETECTOR_PRESETS[self.preset].items():
+            if name not in self.model_fields_set:
+                object.__setattr__(self, name, value)  # frozen model: set once, during validation
+        return self
 
     @model_validator(mode="after")
     def _plates_read_somewhere(self) -> BuiltinSettings:

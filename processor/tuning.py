@@ -41,6 +41,11 @@ def add_tuning_flags(parser: argparse.ArgumentParser, *, video: bool) -> None:
     def per_label(*names: str, value: str, help: str) -> None:
         group.add_argument(*names, action="append", type=_per_label, metavar=f"[LABEL=]{value}", help=help)
 
+    group.add_argument(
+        "--detector-preset",
+        choices=("fast", "balanced", "thorough"),
+        help=_help(BuiltinSettings, "preset"),
+    )
     per_label("--min-score", "--thresh", value="S", help=_help(OutputSettings, "min_score"))
     group.add_argument(
         "--face-max-side", "--scale", type=int, metavar="PX", help=_help(BuiltinSettings, "face_max_side")
@@ -88,6 +93,8 @@ def apply_tuning(
         output["keep_metadata"] = arguments.keep_metadata
     if arguments.draw_regions:
         output["draw_regions"] = True
+    if arguments.detector_preset is not None:
+        builtin["preset"] = arguments.detector_preset
     if arguments.face_max_side is not None:
         builtin["face_max_side"] = arguments.face_max_side
     video: dict[str, Any] = {}
@@ -156,11 +163,12 @@ def _floats(flag: str, values: list[PerLabel], labels: list[str]) -> dict[str, f
 
 
 def _section(section: BaseModel, changes: dict[str, Any], name: str) -> Any:
-    """``section`` with ``changes``, validated as the environment variables would be."""
+    """``section`` with ``changes``, validated as the environment variables would be (from the values given
+    explicitly, so that a preset changed here fills in the rest)."""
     if not changes:
         return section
     try:
-        return type(section).model_validate(section.model_dump() | changes)
+        return type(section).model_validate(section.model_dump(exclude_unset=True) | changes)
     except ValidationError as error:
         raise TuningError(
             "; ".join(f"{name}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())

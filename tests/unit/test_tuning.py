@@ -89,3 +89,18 @@ def test_configurations_accept_a_solid_colour_and_name_a_bad_one() -> None:
     assert parse_configuration(f'{{"sensitive_info": [{entry}, "anonymization_technique": "solid:00ff00"}}]}}')
     with pytest.raises(InvalidConfiguration, match=r"unknown technique 'solid:green'.*solid:RRGGBB"):
         parse_configuration(f'{{"sensitive_info": [{entry}, "anonymization_technique": "solid:green"}}]}}')
+
+
+def test_a_detector_preset_fills_the_settings_not_given_and_explicit_ones_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANONYMIZER_BUILTIN__PRESET", "thorough")
+    monkeypatch.setenv("ANONYMIZER_BUILTIN__NANODET_TILING", "true")
+    from_environment = Settings().builtin
+    assert (from_environment.face_max_side, from_environment.plate_whole_frame) == (1920, True)
+    settings, _ = apply_tuning(parsed("--detector-preset", "fast"), Settings(), default_configuration())
+    fast = settings.builtin
+    assert (fast.preset, fast.face_max_side, fast.plate_whole_frame) == ("fast", 640, False), "the new preset's values"
+    assert fast.nanodet_tiling is True, "given explicitly: the preset does not change it"
+    settings, _ = apply_tuning(
+        parsed("--detector-preset", "fast", "--scale", "800"), Settings(), default_configuration()
+    )
+    assert settings.builtin.face_max_side == 800

@@ -8,13 +8,17 @@ Rules:
 - the **size bucket** of a truth box is its shorter side: < 20 px, 20-50, 50-150, >= 150 px;
 - a region is **hidden** in an output when >= 90 % of its pixels changed by more than 8 grey levels (in any
   channel) from the input, or its pixel standard deviation fell below 25 % of the input's (a flat fill or a
-  blackening of a region that was already flat-ish).
+  blackening of a region that was already flat-ish), or its fine detail (the mean absolute Laplacian of its grey
+  pixels, regions of at least 3 x 3 px) fell below 25 % of the input's: a blur of a smooth face or plate leaves
+  parts within 8 levels of the input (a cheek, a plate's background), yet no detail; a region left partly as it
+  was keeps the detail of that part.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from processor.frames import BgrImage
@@ -32,6 +36,7 @@ SIZE_BUCKETS: tuple[tuple[str, float, float], ...] = (
 CHANGE_TOLERANCE = 8
 HIDDEN_CHANGED_SHARE = 0.9
 HIDDEN_STD_RATIO = 0.25
+HIDDEN_DETAIL_RATIO = 0.25
 
 
 def area(box: Rect) -> float:
@@ -95,4 +100,15 @@ def is_hidden(before: BgrImage, after: BgrImage, box: Rect) -> bool:
     if float(changed.mean()) >= HIDDEN_CHANGED_SHARE:
         return True
     std_before = float(region_before.std())
-    return std_before > 0 and float(region_after.std()) < HIDDEN_STD_RATIO * std_before
+    if std_before > 0 and float(region_after.std()) < HIDDEN_STD_RATIO * std_before:
+        return True
+    detail_before = _detail(before[top:bottom, left:right])
+    return detail_before > 0 and _detail(after[top:bottom, left:right]) < HIDDEN_DETAIL_RATIO * detail_before
+
+
+def _detail(region: BgrImage) -> float:
+    """The mean absolute Laplacian of the region's grey pixels (0 below 3 x 3 px)."""
+    if min(region.shape[:2]) < 3:
+        return 0.0
+    grey = cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_BGR2GRAY).astype(np.float32)
+    return float(np.abs(cv2.Laplacian(grey, cv2.CV_32F)[1:-1, 1:-1]).mean())

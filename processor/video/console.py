@@ -45,7 +45,9 @@ async def anonymize_videos(
             result = await _anonymize_one(src, dst, configuration, settings, localizer, progress=progress)
         except ProcessorError as error:
             failed += 1
-            print(f"anonymizer: {error.kind}: {error}", file=sys.stderr)  # noqa: T201
+            message = str(error)  # a batch names each failed video: most messages start with its name, not all
+            where = "" if message.startswith(src.name) else f"{src}: "
+            print(f"anonymizer: {error.kind}: {where}{message}", file=sys.stderr)  # noqa: T201
         else:
             print(summary_line(result, dst), file=sys.stderr)  # noqa: T201
     return failed

@@ -36,7 +36,9 @@ from pydantic import BaseModel, SecretStr
 
 from processor.configuration import default_configuration
 from processor.frames import BgrImage
+from processor.service import serve
 from processor.settings import HttpSettings, InferenceSettings, Settings, StorageSettings, StreamSettings
+from processor.stream.worker import StreamStats
 from tests.conftest import LOOPBACK
 from tests.frames import astronaut
 from tests.inference_stubs import StubModel
@@ -320,6 +322,32 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         await asyncio.sleep(interval_s)
+
+
+# --- the processor in-process -------------------------------------------------------------------------------------
+
+
+class Processor:
+    """``serve`` as a background task of the test, stopped like SIGTERM would (the stop event)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.stats = StreamStats()
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(serve(settings, self.stop, stats=self.stats))
+
+    @property
+    def done(self) -> int:
+        return self.stats.completed + self.stats.dead_lettered
+
+    async def wait_for(self, count: int, timeout_s: float) -> None:
+        await wait_until(lambda: self.task.done() or self.done >= count, timeout_s, f"{count} events done")
+        if self.task.done():
+            self.task.result()  # raises what stopped it
+
+    async def close(self) -> StreamStats:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+        return self.stats
 
 
 # --- the processor as a subprocess ----------------------------------------------------------------------------------

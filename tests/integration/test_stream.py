@@ -14,7 +14,6 @@ import orjson
 import pytest
 from obstore.store import S3Store
 
-from processor.service import serve
 from processor.settings import Settings, StorageSettings
 from processor.stream.worker import StreamStats
 from schemas.events import CompletionEvent, DeadLetter, EventKind
@@ -22,6 +21,7 @@ from tests.frames import ASTRONAUT_FACE, GRACE_HOPPER_FACE
 from tests.inference_stubs import InferenceStub
 from tests.integration.kafka_helpers import Broker, Message, consume_all, new_group_id, produce
 from tests.integration.stream_support import (
+    Processor,
     Topics,
     builtin_configuration,
     centre_is_black,
@@ -44,29 +44,6 @@ from tests.integration.stream_support import (
 from tests.videos import Clip, write_clip
 
 pytestmark = pytest.mark.timeout(180)
-
-
-class Processor:
-    """``serve`` as a background task of the test, stopped like SIGTERM would (the stop event)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.stats = StreamStats()
-        self.stop = asyncio.Event()
-        self.task = asyncio.create_task(serve(settings, self.stop, stats=self.stats))
-
-    @property
-    def done(self) -> int:
-        return self.stats.completed + self.stats.dead_lettered
-
-    async def wait_for(self, count: int, timeout_s: float) -> None:
-        await wait_until(lambda: self.task.done() or self.done >= count, timeout_s, f"{count} events done")
-        if self.task.done():
-            self.task.result()  # raises what stopped it
-
-    async def close(self) -> StreamStats:
-        self.stop.set()
-        await asyncio.wait_for(self.task, 30)
-        return self.stats
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ def test_a_detector_preset_fills_the_settings_not_given_and_explicit_ones_win(mo
     assert (from_environment.face_max_side, from_environment.plate_whole_frame) == (1920, True)
     settings, _ = apply_tuning(parsed("--detector-preset", "fast"), Settings(), default_configuration())
     fast = settings.builtin
-    assert (fast.preset, fast.face_max_side, fast.plate_whole_frame) == ("fast", 640, False), "the new preset's values"
+    assert (fast.preset, fast.face_max_side, fast.plate_whole_frame) == ("fast", 960, False), "the new preset's values"
     assert fast.nanodet_tiling is True, "given explicitly: the preset does not change it"
     settings, _ = apply_tuning(
         parsed("--detector-preset", "fast", "--scale", "800"), Settings(), default_configuration()

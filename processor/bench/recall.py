@@ -131,10 +131,10 @@ async def hidden_rows(settings: Settings, view: str, images: Sequence[AnnotatedI
     ]
 
 
-def run_recall_bench(settings: Settings, cache: Path) -> list[Row]:
-    """The detection rows then the hidden rows, both views, over the set in ``cache``. Raises
-    :class:`processor.bench.recall_set.SetMissing` when the set is not fetched."""
-    images = load_set(cache)
+def run_recall_bench(settings: Settings, cache: Path, manifest: dict[str, object] | None = None) -> list[Row]:
+    """The detection rows then the hidden rows, both views, over the set in ``cache`` (``manifest``'s images,
+    default all). Raises :class:`processor.bench.recall_set.SetMissing` when the set is not fetched."""
+    images = load_set(cache, manifest)
     models = BuiltinModels(settings.builtin)
     models.warm_up()
     detection: list[Row] = []

@@ -56,6 +56,12 @@ def load_manifest(path: Path = MANIFEST) -> dict[str, object]:
     return manifest
 
 
+def first_images(count: int | None, manifest: dict[str, object] | None = None) -> dict[str, object]:
+    """The manifest with only its first ``count`` images (all when None): a quick run, e.g. the suite's."""
+    manifest = load_manifest() if manifest is None else manifest
+    return manifest if count is None else {**manifest, "images": _entries(manifest)[:count]}
+
+
 def _entries(manifest: dict[str, object]) -> list[dict[str, object]]:
     images = manifest["images"]
     if not isinstance(images, list):

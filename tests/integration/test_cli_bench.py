@@ -59,7 +59,7 @@ def test_bench_refuses_a_service_that_does_not_know_the_model(inference_url: str
 
 
 def test_bench_recall_fetches_the_annotated_set_and_scores_every_probe_in_both_views(tmp_path: Path) -> None:
-    done = bench("--only", "recall", "--fetch", "--json", cwd=tmp_path)
+    done = bench("--only", "recall", "--fetch", "--recall-images", "6", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["skipped"] == {}
@@ -92,7 +92,17 @@ def test_bench_recall_fetches_the_annotated_set_and_scores_every_probe_in_both_v
 
 
 Rows = dict[tuple[str, str], dict[str, Any]]
-VIDEO_RECALL = ["--only", "video-recall", "--fetch", "--video-photos", "2", "--video-frames", "6"]
+VIDEO_RECALL = [
+    "--only",
+    "video-recall",
+    "--fetch",
+    "--recall-images",
+    "6",
+    "--video-photos",
+    "2",
+    "--video-frames",
+    "6",
+]
 VARIANT = "smoothing_frames=0,crf=30"
 
 

@@ -35,6 +35,7 @@ from processor.errors import (
     ObjectNotFound,
     ObjectTooLarge,
     OutputNotAllowed,
+    ProcessorError,
     SchemeNotAllowed,
     StorageUnavailable,
 )
@@ -245,13 +246,14 @@ class ObjectStorage:
 
     @contextmanager
     def _watched(self) -> Iterator[None]:
-        """Count a storage call that fails as unavailable; any other outcome means the storage answered."""
+        """Count a storage call that fails as unavailable; a success or a permanent error (not found, too large)
+        means the storage answered; a cancellation says nothing either way."""
         try:
             yield
         except StorageUnavailable:
             self._unavailable_in_a_row += 1
             raise
-        except BaseException:
+        except ProcessorError:
             self._unavailable_in_a_row = 0
             raise
         self._unavailable_in_a_row = 0

@@ -39,10 +39,11 @@ from processor.frames import BgrImage
 from processor.service import serve
 from processor.settings import HttpSettings, InferenceSettings, Settings, StorageSettings, StreamSettings
 from processor.stream.worker import StreamStats
+from schemas.events import CompletionEvent
 from tests.conftest import LOOPBACK
 from tests.frames import astronaut
 from tests.inference_stubs import StubModel
-from tests.integration.kafka_helpers import Broker, Message, create_topic
+from tests.integration.kafka_helpers import Broker, Message, consume_all, create_topic, produce
 
 STUB_MODEL = "stub_detector"
 CENTRE_BOX = {"left": 0.25, "top": 0.25, "right": 0.75, "bottom": 0.75}  # of the frame, see stub_model()
@@ -205,6 +206,30 @@ async def new_topics(broker: Broker, partitions: int = 3) -> Topics:
         await create_topic(broker, 1, prefix="done"),
         await create_topic(broker, 1, prefix="dlq"),
     )
+
+
+async def queue_frame_events(broker: Broker, store: S3Store, bucket: str, count: int) -> Topics:
+    """``count`` tiny frames uploaded to ``bucket`` (``cam/0000.jpg`` …) and one FrameEvent each (``e-0`` …, the
+    stored configuration ``stub``) produced to the input topic of three new 3-partition topics."""
+    frames = tiny_frames()
+    objects = {f"cam/{index:04d}.jpg": frames[index % len(frames)] for index in range(count)}
+    await upload(store, objects)
+    topics = await new_topics(broker, 3)
+    events = [frame_event(f"e-{index}", f"s3://{bucket}/{key}", "stub") for index, key in enumerate(objects)]
+    await produce(broker, topics.input, events)
+    return topics
+
+
+async def completed_ids(broker: Broker, topic: str, count: int, timeout_s: float) -> set[str]:
+    """The ids on the completion topic, read until ``count`` different ones or ``timeout_s`` (a redelivery may
+    repeat some)."""
+    deadline = time.monotonic() + timeout_s
+    ids: set[str] = set()
+    while len(ids) < count and time.monotonic() < deadline:
+        wait_s = min(3.0, max(0.1, deadline - time.monotonic()))
+        records = await consume_all(broker, topic, 3 * count, timeout_s=wait_s)
+        ids = {CompletionEvent.model_validate_json(record.value or b"").id for record in records}
+    return ids
 
 
 def processor_settings(

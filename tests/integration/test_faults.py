@@ -8,7 +8,6 @@ service behaves completes the rest: none lost."""
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,20 +16,18 @@ from obstore.store import S3Store
 
 from processor.settings import StorageSettings, StreamSettings
 from processor.stream.replay import Selection, replay_topic
-from schemas.events import CompletionEvent, DeadLetter
+from schemas.events import DeadLetter
 from tests.inference_stubs import InferenceStub
-from tests.integration.kafka_helpers import Broker, consume_all, new_group_id, produce
+from tests.integration.kafka_helpers import Broker, consume_all, new_group_id
 from tests.integration.stream_support import (
     STUB_MODEL,
     ProcessorProcess,
-    frame_event,
+    completed_ids,
     list_keys,
-    new_topics,
     processor_settings,
+    queue_frame_events,
     stop_all,
     stub_model,
-    tiny_frames,
-    upload,
 )
 
 COUNT = 600
@@ -51,12 +48,7 @@ async def test_a_flaky_inference_service_loses_nothing_and_bounds_retries_and_me
 ) -> None:
     bucket = s3_bucket()
     store = s3_store(bucket)
-    frames = tiny_frames()
-    objects = {f"cam/{index:04d}.jpg": frames[index % len(frames)] for index in range(COUNT)}
-    await upload(store, objects)
-    topics = await new_topics(tansu, 3)
-    events = [frame_event(f"e-{index}", f"s3://{bucket}/{key}", "stub") for index, key in enumerate(objects)]
-    await produce(tansu, topics.input, events)
+    topics = await queue_frame_events(tansu, store, bucket, COUNT)
     seed = random.randrange(2**32)
 
     async with InferenceStub([stub_model()], fault_rates=FAULTS, fault_seed=seed, slow_s=3.0) as stub:
@@ -108,13 +100,3 @@ async def ended(broker: Broker, completions: str, dead_letters: str) -> tuple[se
         if len(completed | {letter.event_id for letter in letters}) >= COUNT:
             break
     return completed, letters
-
-
-async def completed_ids(broker: Broker, completions: str, count: int, timeout_s: float) -> set[str]:
-    """The ids of the completions on the topic, read until ``count`` different ids or ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    ids: set[str] = set()
-    while len(ids) < count and time.monotonic() < deadline:
-        records = await consume_all(broker, completions, 10 * count, timeout_s=min(2.0, deadline - time.monotonic()))
-        ids = {CompletionEvent.model_validate_json(record.value or b"").id for record in records}
-    return ids

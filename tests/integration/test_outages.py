@@ -20,20 +20,18 @@ from obstore.store import S3Store
 from processor.settings import StorageSettings, StreamSettings
 from schemas.events import CompletionEvent
 from tests.inference_stubs import InferenceStub
-from tests.integration.kafka_helpers import CONSUMER_TUNING, Broker, consume_all, new_group_id, produce
+from tests.integration.kafka_helpers import CONSUMER_TUNING, Broker, consume_all, new_group_id
 from tests.integration.proxy import TcpProxy
 from tests.integration.servers import ServerProcess, kafka_ready, noida_argv, start_server, tansu_argv
 from tests.integration.stream_support import (
     STUB_MODEL,
     ProcessorProcess,
-    frame_event,
+    completed_ids,
     list_keys,
-    new_topics,
     processor_settings,
+    queue_frame_events,
     stop_all,
     stub_model,
-    tiny_frames,
-    upload,
     wait_until,
 )
 
@@ -62,12 +60,7 @@ async def test_a_30_s_outage_dead_letters_nothing_and_loses_nothing(
 ) -> None:
     bucket = s3_bucket()
     store = s3_store(bucket)
-    frames = tiny_frames()
-    objects = {f"cam/{index:04d}.jpg": frames[index % len(frames)] for index in range(COUNT)}
-    await upload(store, objects)
-    topics = await new_topics(tansu, 3)
-    events = [frame_event(f"e-{index}", f"s3://{bucket}/{key}", "stub") for index, key in enumerate(objects)]
-    await produce(tansu, topics.input, events)
+    topics = await queue_frame_events(tansu, store, bucket, COUNT)
 
     async with InferenceStub([stub_model()]) as stub:
         cut_url = storage_settings.s3_endpoint if cut == "storage" else stub.url
@@ -138,12 +131,7 @@ async def test_a_30_s_broker_outage_dead_letters_nothing_and_loses_nothing(
     try:
         bucket = s3_bucket()
         store = s3_store(bucket)
-        frames = tiny_frames()
-        objects = {f"cam/{index:04d}.jpg": frames[index % len(frames)] for index in range(COUNT)}
-        await upload(store, objects)
-        topics = await new_topics(broker, 3)
-        events = [frame_event(f"e-{index}", f"s3://{bucket}/{key}", "stub") for index, key in enumerate(objects)]
-        await produce(broker, topics.input, events)
+        topics = await queue_frame_events(broker, store, bucket, COUNT)
         async with InferenceStub([stub_model()]) as stub:
             settings = processor_settings(
                 broker,
@@ -192,13 +180,3 @@ async def test_a_30_s_broker_outage_dead_letters_nothing_and_loses_nothing(
     assert ids == {f"e-{index}" for index in range(COUNT)}, "none lost"
     assert letters == [], "a broker outage dead-letters nothing"
     assert len(await list_keys(store, "anonymized")) == COUNT
-
-
-async def completed_ids(broker: Broker, topic: str, count: int, timeout_s: float) -> set[str]:
-    """The ids on the completion topic, read until ``count`` different ones (a redelivery may repeat some)."""
-    deadline = time.monotonic() + timeout_s
-    ids: set[str] = set()
-    while len(ids) < count and time.monotonic() < deadline:
-        records = await consume_all(broker, topic, 3 * count, timeout_s=min(3.0, max(0.1, deadline - time.monotonic())))
-        ids = {CompletionEvent.model_validate_json(record.value or b"").id for record in records}
-    return ids

@@ -250,6 +250,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE,...",
         help="video-recall: one more row with these video settings overridden (repeatable), e.g. smoothing_frames=0",
     )
+    bench.add_argument(
+        "--bomb-seconds",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="api-bombs: seconds of posting per scenario, quiet then bombed (default 15)",
+    )
     bench.set_defaults(command=_bench)
     return parser
 

@@ -13,6 +13,7 @@ The JSON document (``version`` 1)::
      "embedded": rows of processor.bench.embedded.run_embedded_bench,
      "video":    rows of processor.bench.video.run_video_bench,
      "stream":   rows of processor.bench.stream.run_stream_bench,
+     "api-bombs": rows of processor.bench.api_bombs.run_api_bombs_bench,
      "recall":   rows of processor.bench.recall.run_recall_bench,
      "video-recall": rows of processor.bench.video_recall.run_video_recall_bench,
      "skipped":  {part: reason}}
@@ -40,7 +41,7 @@ from urllib.parse import urlsplit
 from processor.bench.rows import format_rows
 from processor.settings import Settings
 
-PARTS = ("table", "kernels", "embedded", "video", "stream", "recall", "video-recall")
+PARTS = ("table", "kernels", "embedded", "video", "stream", "api-bombs", "recall", "video-recall")
 REPORT_VERSION = 1
 
 
@@ -66,6 +67,7 @@ def run_bench(
     video_frames: int = 48,
     video_variants: Sequence[str] = (),
     recall_images: int | None = None,
+    bomb_seconds: float = 15.0,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the selected parts in order and return the report (the JSON document of the module docstring).
@@ -78,21 +80,25 @@ def run_bench(
     :param video_photos: video-recall: photos of the set filmed, ``video_frames`` frames each.
     :param video_variants: video-recall: extra rows, each ``key=value,...`` overrides of VideoSettings.
     :param recall_images: recall and video-recall: only the set's first N photos (default all).
+    :param bomb_seconds: api-bombs: how long each scenario (quiet, bombed) posts.
     Raises ValueError for bad options, and the pipeline's errors when the service at ``url`` fails.
     """
-    if url is not None and (model is None or label is None):
-        raise ValueError("--url needs --model and --label")
-    if repeat < 1 or frames < 1:
-        raise ValueError("--repeat and --frames must be at least 1")
-    _check_recall_images(recall_images)
-    if "video-recall" in parts:
-        _check_video_recall(settings, video_photos, video_frames, video_variants)
     from processor.bench.machine import describe_machine
 
     say = progress or (lambda message: None)
     options = _Options(
-        url, model, label, repeat, frames, video_photos, video_frames, tuple(video_variants), recall_images
+        url,
+        model,
+        label,
+        repeat,
+        frames,
+        video_photos,
+        video_frames,
+        tuple(video_variants),
+        recall_images,
+        bomb_seconds,
     )
+    _check_options(settings, parts, options)
     started = time.perf_counter()
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
@@ -111,6 +117,8 @@ def run_bench(
     }
     if recall_images is not None:
         report["options"]["recall_images"] = recall_images
+    if "api-bombs" in parts:
+        report["options"]["bomb_seconds"] = bomb_seconds
     if "video-recall" in parts:
         report["options"]["video_recall"] = {
             "photos": video_photos,
@@ -135,19 +143,23 @@ def run_bench(
     return report
 
 
-def _check_recall_images(count: int | None) -> None:
-    if count is not None and count < 1:
+def _check_options(settings: Settings, parts: Sequence[str], options: _Options) -> None:
+    """Refuse bad options before any part runs (ValueError)."""
+    if options.url is not None and (options.model is None or options.label is None):
+        raise ValueError("--url needs --model and --label")
+    if options.repeat < 1 or options.frames < 1:
+        raise ValueError("--repeat and --frames must be at least 1")
+    if options.recall_images is not None and options.recall_images < 1:
         raise ValueError("--recall-images must be at least 1")
+    if options.bomb_seconds <= 0:
+        raise ValueError("--bomb-seconds must be above 0")
+    if "video-recall" in parts:
+        from processor.bench.video_recall import parse_variant
 
-
-def _check_video_recall(settings: Settings, photos: int, frames: int, variants: Sequence[str]) -> None:
-    """Refuse bad video-recall options before any part runs (ValueError)."""
-    from processor.bench.video_recall import parse_variant
-
-    if photos < 1 or frames < 1:
-        raise ValueError("--video-photos and --video-frames must be at least 1")
-    for variant in variants:
-        parse_variant(variant, settings.video)
+        if options.video_photos < 1 or options.video_frames < 1:
+            raise ValueError("--video-photos and --video-frames must be at least 1")
+        for variant in options.video_variants:
+            parse_variant(variant, settings.video)
 
 
 def _allowing(settings: Settings, url: str) -> Settings:
@@ -171,6 +183,7 @@ class _Options:
     video_frames: int
     video_variants: tuple[str, ...]
     recall_images: int | None
+    bomb_seconds: float
 
 
 def _table(settings: Settings, options: _Options) -> list[dict[str, Any]]:
@@ -211,6 +224,12 @@ def _stream(settings: Settings, options: _Options) -> list[dict[str, Any]]:
     return run_stream_bench(frames=5 * options.frames, builtin_frames=options.frames, in_flight=32, rounds=1)
 
 
+def _api_bombs(settings: Settings, options: _Options) -> list[dict[str, Any]]:
+    from processor.bench.api_bombs import run_api_bombs_bench
+
+    return run_api_bombs_bench(settings, seconds=options.bomb_seconds)
+
+
 def _recall(settings: Settings, options: _Options) -> list[dict[str, object]]:
     from processor.bench.recall import run_recall_bench
     from processor.bench.recall_set import default_cache, first_images
@@ -237,6 +256,7 @@ _PARTS: dict[str, Callable[[Settings, _Options], Sequence[object]]] = {
     "embedded": _embedded,
     "video": _video,
     "stream": _stream,
+    "api-bombs": _api_bombs,
     "recall": _recall,
     "video-recall": _video_recall,
 }
@@ -287,6 +307,11 @@ def format_report(report: dict[str, Any]) -> str:
         "embedded": ("setting", f"Embedded default (`anonymizer image`), {options['frames']} 1080p crowd frames"),
         "video": ("way", f"Video path, {5 * options['frames']} 1080p frames"),
         "stream": ("scenario", "Stream (`anonymizer run`: Tansu + moto S3 + stub or built-in inference)"),
+        "api-bombs": (
+            "scenario",
+            "API under image bombs: a 512x512 photo posted in a loop to /anonymize/ (built-in faces), alone and "
+            "while other clients post 48 MP JPEGs",
+        ),
     }
     for part, (key, title) in titled.items():
         if part in report:
@@ -328,6 +353,7 @@ def bench_command(settings: Settings, arguments: argparse.Namespace) -> int:
         video_frames=arguments.video_frames,
         video_variants=arguments.video_variant or (),
         recall_images=arguments.recall_images,
+        bomb_seconds=arguments.bomb_seconds,
         progress=lambda message: print(message, file=sys.stderr, flush=True),  # noqa: T201
     )
     sys.stdout.write((json.dumps(report, indent=2) if arguments.json else format_report(report)) + "\n")

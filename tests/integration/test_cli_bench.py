@@ -149,3 +149,20 @@ def test_bench_video_recall_refuses_an_unknown_video_setting(tmp_path: Path) -> 
     assert done.returncode == 2
     assert "unknown video setting 'detect_everyy'" in done.stderr and "smoothing_frames" in done.stderr
     assert done.stdout == ""
+
+
+def test_bench_api_bombs_answers_every_camera_photo_while_48_mp_images_are_posted(tmp_path: Path) -> None:
+    result = bench("--only", "api-bombs", "--bomb-seconds", "3", "--json", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["options"]["bomb_seconds"] == 3.0
+    quiet, bombed = report["api-bombs"]
+    assert (quiet["scenario"], quiet["bombers"], bombed["scenario"], bombed["bombers"]) == ("quiet", 0, "bombed", 8)
+    for row in (quiet, bombed):
+        assert row["camera_errors"] == 0 and row["bomb_errors"] == 0, row
+        assert row["camera_requests"] >= 1 and row["seconds"] >= 3.0
+        assert 0 < row["median_ms"] <= row["p95_ms"] <= row["max_ms"]
+        assert row["peak_rss_mib"] > 0
+    assert bombed["bombs_done"] >= 8, "every bomber's first image was anonymized"
+    assert quiet["bombs_done"] == 0

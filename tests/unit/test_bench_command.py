@@ -35,6 +35,11 @@ def test_a_url_needs_its_model_and_label() -> None:
         run_bench(Settings(), ("table",), url="http://localhost:8081/", model="centerface")
 
 
+def test_bomb_seconds_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="--bomb-seconds"):
+        run_bench(Settings(), ("api-bombs",), bomb_seconds=0)
+
+
 def test_table_report_has_the_documented_shape_and_finds_every_face() -> None:
     messages: list[str] = []
     report = run_bench(Settings(), ("table",), repeat=1, progress=messages.append)

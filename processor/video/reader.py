@@ -14,7 +14,7 @@ blackens it). A frame ffmpeg itself flags as corrupt is damaged too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -262,8 +262,9 @@ class VideoReader:
         stream, context = self._video, self._video.codec_context
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate or _FALLBACK_RATE
         frames = stream.frames or (round(duration_s * rate) if duration_s else None)
-        side_data = cast("Iterable[SideData]", frame.side_data)  # PyAV's stub types it as one SideData
-        matrix = next((data for data in side_data if data.type is SideDataType.DISPLAYMATRIX), None)
+        # A mapping by type: PyAV 18.1.1 iterates it by key, 18.1.0 by value, so look the type up, never iterate.
+        side_data = cast("Mapping[SideDataType, SideData]", frame.side_data)  # the stub types it as one SideData
+        matrix = side_data.get(SideDataType.DISPLAYMATRIX)
         return VideoInfo(
             width=frame.width,
             height=frame.height,

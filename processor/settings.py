@@ -156,9 +156,9 @@ def _known_providers(names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 DETECTOR_PRESETS: dict[str, dict[str, object]] = {
-    "fast": {"face_max_side": 960, "plate_whole_frame": False, "nanodet_tiling": False},
+    "fast": {"face_max_side": 960, "plate_whole_frame": False, "plate_vehicle_tile": None, "nanodet_tiling": False},
     "balanced": {},
-    "thorough": {"face_max_side": 1920},
+    "thorough": {"face_max_side": 1920, "plate_vehicle_tile": 960},
 }
 """The built-in detectors' settings each preset changes from the defaults (``balanced`` is the defaults); a setting
 given explicitly wins over its preset. Recall and cost of each, measured: README, "Detection quality"."""
@@ -171,8 +171,9 @@ class BuiltinSettings(BaseModel):
 
     preset: Literal["fast", "balanced", "thorough"] = Field(
         default="balanced",
-        description="fast: CenterFace at 960 px, plates of detected vehicles only, no NanoDet tiles; thorough: "
-        "CenterFace at 1920 px; settings given explicitly win",
+        description="fast: CenterFace at 960 px, plates of vehicles found in the whole frame only, no NanoDet "
+        "tiles; thorough: CenterFace at 1920 px, vehicles for plates also in 960 px tiles; settings given "
+        "explicitly win",
     )
     face_max_side: int = Field(
         default=1440, ge=64, description="long side CenterFace sees, px (1440: faces of ~15 px in a 1080p frame)"
@@ -187,6 +188,12 @@ class BuiltinSettings(BaseModel):
     )
     plate_vehicles: bool = Field(
         default=True, description="the plate reader reads each vehicle NanoDet finds, upscaled (finds far plates)"
+    )
+    plate_vehicle_tile: int | None = Field(
+        default=1080,
+        ge=64,
+        description="the vehicles the plate reader reads are looked for in the whole frame and in tiles of this "
+        "side, px (1080: 3 NanoDet runs at 1080p, finds far cars); None = the whole frame only",
     )
     plate_whole_frame: bool = Field(
         default=True, description="the plate reader also reads the whole frame (plates of vehicles NanoDet misses)"

@@ -208,14 +208,15 @@ def test_no_vehicle_means_no_plate_and_a_blank_frame_has_none(reader: PlateReade
 # --- the built-in model: NanoDet's vehicles and the whole frame ---------------------------------------------------
 
 
-def far_view(image: BgrImage, boxes: list[Rect]) -> tuple[BgrImage, list[Rect]]:
-    """``image`` shrunk x0.5 in the middle of a grey 1080p frame (a car further away), and its boxes moved alike."""
-    small = cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)[:1080, :1920]
+def far_view(image: BgrImage, boxes: list[Rect], factor: float = 0.5) -> tuple[BgrImage, list[Rect]]:
+    """``image`` shrunk x``factor`` in the middle of a grey 1080p frame (a car further away), its boxes moved alike."""
+    small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)[:1080, :1920]
     canvas: BgrImage = np.full((1080, 1920, 3), 128, np.uint8)
     x0, y0 = (1920 - small.shape[1]) // 2, (1080 - small.shape[0]) // 2
     canvas[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
     return canvas, [
-        (left / 2 + x0, top / 2 + y0, right / 2 + x0, bottom / 2 + y0) for left, top, right, bottom in boxes
+        (left * factor + x0, top * factor + y0, right * factor + x0, bottom * factor + y0)
+        for left, top, right, bottom in boxes
     ]
 
 
@@ -236,6 +237,16 @@ def test_the_default_reads_far_plates_in_upscaled_vehicle_crops(models: BuiltinM
     boxes = models.run_detection("plate_reader", image)
     assert [covered(truth, boxes, image.shape) >= 0.75 for truth in truths] == [True, True]
     assert len(boxes) == 2, "one box per plate, though both passes may find it"
+
+
+def test_the_vehicles_of_plates_far_away_are_found_in_tiles(models: BuiltinModels) -> None:
+    image, truths = far_view(load(SPORTS_CARS), list(SPORTS_CARS.plates.values()), factor=0.25)
+    boxes = models.run_detection("plate_reader", image)
+    assert [covered(truth, boxes, image.shape) >= 0.75 for truth in truths] == [True, True]
+    untiled = BuiltinModels(BuiltinSettings(plate_vehicle_tile=None)).run_detection("plate_reader", image)
+    assert [covered(truth, untiled, image.shape) >= 0.75 for truth in truths] == [False, False], (
+        "NanoDet's whole-frame view misses both cars at this size: the tiles are what finds them"
+    )
 
 
 def test_the_plate_reader_must_read_somewhere() -> None:

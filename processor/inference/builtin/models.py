@@ -90,6 +90,7 @@ class BuiltinModels:
         self._plate_reader = _Lazy(lambda: PlateReader(intra_op_threads=threads, providers=providers))
         self._plate_vehicles = options.plate_vehicles
         self._plate_whole_frame = options.plate_whole_frame
+        self._plate_vehicle_tile = options.plate_vehicle_tile
         self._objects = _Lazy(
             lambda: ObjectDetector(
                 tile=NANODET_TILE if options.nanodet_tiling else None, intra_op_threads=threads, providers=providers
@@ -141,13 +142,14 @@ class BuiltinModels:
         return component_boxes(self._persons.get().segment(image), "person")
 
     def _read_plates(self, image: BgrImage) -> list[Box]:
-        """The plate reader on NanoDet's vehicles (whole-frame pass: vehicles with a readable plate are not far)
-        and/or on the whole frame, which finds the plates of vehicles NanoDet misses (occluded, cut by the frame
-        edge); a plate found by both passes is one box."""
+        """The plate reader on NanoDet's vehicles (found in the whole frame and ``plate_vehicle_tile`` tiles: far
+        cars are too small for NanoDet's 416 px view of a whole 1080p frame) and/or on the whole frame, which finds
+        the plates of vehicles NanoDet misses (occluded, cut by the frame edge); a plate found by both is one box."""
         reader = self._plate_reader.get()
         plates = reader.find_plates(image) if self._plate_whole_frame else []
         if self._plate_vehicles:
-            vehicles = [box for box in self._objects.get().detect(image, tiled=False) if box.label == "vehicle"]
+            found = self._objects.get().detect(image, tile=self._plate_vehicle_tile)
+            vehicles = [box for box in found if box.label == "vehicle"]
             plates += reader.find_plates(image, vehicles)
         return containment_merge(plates)
 

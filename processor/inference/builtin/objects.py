@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from types import EllipsisType
 
 import numpy as np
 
@@ -54,13 +55,14 @@ class ObjectDetector:
         self._session = open_session(model_path, intra_op_threads=intra_op_threads, providers=providers)
         self._output_names = [name for pair in _OUTPUTS.values() for name in pair]
 
-    def detect(self, image: BgrImage, *, tiled: bool = True) -> list[Box]:
-        """Every person and vehicle in ``image`` (HxWx3 BGR), labels ``person`` / ``vehicle``, confidence 0..1;
-        ``tiled`` False: the whole frame only, even when the detector tiles."""
+    def detect(self, image: BgrImage, *, tile: int | None | EllipsisType = ...) -> list[Box]:
+        """Every person and vehicle in ``image`` (HxWx3 BGR), labels ``person`` / ``vehicle``, confidence 0..1.
+        ``tile``: the side of the tiles looked at besides the whole frame (None: none), default the detector's."""
         height, width = image.shape[:2]
+        side = self.tile if tile is ... else tile
         boxes = self._boxes(image, 0, 0)
-        if self.tile is not None and tiled:
-            for x, y, w, h in tile_windows(width, height, self.tile):
+        if side is not None:
+            for x, y, w, h in tile_windows(width, height, side):
                 boxes += self._boxes(image[y : y + h, x : x + w], x, y)
         merged = containment_merge(self._nms(boxes))
         limits = (float(width), float(height))

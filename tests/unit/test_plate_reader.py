@@ -125,11 +125,12 @@ def test_plate_shaped_boxes_are_wide_and_low_in_the_vehicle() -> None:
     assert not plate_shaped(quad(100, 400, 300, 20), crop_height=600)  # a 15:1 strip of text
 
 
-def test_a_vehicle_crop_grows_by_5_percent_is_clipped_and_scaled_to_640_at_most_x4() -> None:
+def test_a_vehicle_crop_grows_by_5_percent_is_clipped_and_scaled_to_its_long_side_at_most_x8() -> None:
     crop = plan_crop(Box(100, 100, 300, 200, "vehicle"), 1920, 1080)
     assert crop == Crop(90, 95, 310, 205, pytest.approx(640 / 220))
+    assert plan_crop(Box(100, 100, 300, 200, "vehicle"), 1920, 1080, 800) == Crop(90, 95, 310, 205, 800 / 220)
     far = plan_crop(Box(10, 10, 60, 40, "vehicle"), 1920, 1080)
-    assert far is not None and far.scale == 4.0 and (far.left, far.top) == (7, 8)
+    assert far is not None and far.scale == 8.0 and (far.left, far.top) == (7, 8)
     big = plan_crop(Box(-100, 0, 2000, 1080, "vehicle"), 1920, 1080)
     assert big == Crop(0, 0, 1920, 1080, pytest.approx(640 / 1920))
     assert plan_crop(Box(2000, 0, 2100, 50, "vehicle"), 1920, 1080) is None

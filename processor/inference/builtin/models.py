@@ -87,7 +87,9 @@ class BuiltinModels:
         self._plates = _Lazy(
             lambda: PlateDetector(downscale=options.plate_downscale, scale_factor=options.plate_scale_factor)
         )
-        self._plate_reader = _Lazy(lambda: PlateReader(intra_op_threads=threads, providers=providers))
+        self._plate_reader = _Lazy(
+            lambda: PlateReader(crop_side=options.plate_crop_side, intra_op_threads=threads, providers=providers)
+        )
         self._plate_vehicles = options.plate_vehicles
         self._plate_whole_frame = options.plate_whole_frame
         self._plate_vehicle_tile = options.plate_vehicle_tile

@@ -1,7 +1,7 @@
 """Licence plates read as text: vehicle crops -> PP-OCRv4 text boxes -> recogniser -> a plate rule.
 
-Every vehicle box (+5 % per side) is cut out and scaled to a 640 px long side (at most x4), so that plates
-of far vehicles get enough pixels; text boxes found there are read, and kept when the text looks like a
+Every vehicle box (+5 % per side) is cut out and scaled to a 640 px long side (at most x8: a plate 20 px wide in a
+car 80 px wide is read at 160 px), so that plates of far vehicles get enough pixels; text boxes found there are read, and kept when the text looks like a
 plate. Privacy first: a text box the recogniser cannot read (fewer than 4 letters/digits: blur, glare,
 distance) is still hidden when it is shaped like a plate and sits in the lower part of a vehicle. Without
 vehicle boxes the whole frame is one crop and only readable plates count (the position rule needs a vehicle).
@@ -21,8 +21,8 @@ from processor.inference.builtin.text_recognizer import TextRecognizer
 
 LABEL = "license_plate"
 CROP_MARGIN = 0.05  # of the vehicle box's width/height, on each side
-CROP_LONG_SIDE = 640
-MAX_UPSCALE = 4.0
+CROP_LONG_SIDE = 640  # the default; builtin.plate_crop_side
+MAX_UPSCALE = 8.0
 PLATE_ASPECT = (1.5, 7.0)  # long/short side of an unreadable text box that may be a plate
 PLATE_LOWER_FROM = 0.35  # an unreadable plate-shaped box counts when its centre is below this share of the vehicle
 _SEPARATORS = " -.·:"  # plate text separators, not counted as characters
@@ -82,22 +82,25 @@ class Crop:
         )
 
 
-def plan_crop(box: Box, frame_width: int, frame_height: int) -> Crop | None:
-    """The crop for one vehicle box: +5 % per side, clipped to the frame, scaled to a 640 px long side
-    (at most x4). None when nothing of the box is inside the frame."""
+def plan_crop(box: Box, frame_width: int, frame_height: int, long_side: int = CROP_LONG_SIDE) -> Crop | None:
+    """The crop for one vehicle box: +5 % per side, clipped to the frame, scaled to a ``long_side`` px long side
+    (at most x8). None when nothing of the box is inside the frame."""
     dx, dy = (box.right - box.left) * CROP_MARGIN, (box.bottom - box.top) * CROP_MARGIN
     left, top = max(0, int(box.left - dx)), max(0, int(box.top - dy))
     right, bottom = min(frame_width, int(np.ceil(box.right + dx))), min(frame_height, int(np.ceil(box.bottom + dy)))
     if right - left < 2 or bottom - top < 2:
         return None
-    scale = min(MAX_UPSCALE, CROP_LONG_SIDE / max(right - left, bottom - top))
+    scale = min(MAX_UPSCALE, long_side / max(right - left, bottom - top))
     return Crop(left, top, right, bottom, scale)
 
 
 class PlateReader:
-    """Plates in vehicle crops; ``find_plates`` may be called from many threads at once."""
+    """Plates in vehicle crops scaled to ``crop_side`` px; ``find_plates`` may be called from many threads at once."""
 
-    def __init__(self, *, intra_op_threads: int = 1, providers: Sequence[str] = ()) -> None:
+    def __init__(
+        self, *, crop_side: int = CROP_LONG_SIDE, intra_op_threads: int = 1, providers: Sequence[str] = ()
+    ) -> None:
+        self._crop_side = crop_side
         self._detector = TextDetector(intra_op_threads=intra_op_threads, providers=providers)
         self._recognizer = TextRecognizer(intra_op_threads=intra_op_threads, providers=providers)
 
@@ -110,7 +113,7 @@ class PlateReader:
             return self._in_crop(image, whole, in_vehicle=False)
         plates: list[Box] = []
         for vehicle in vehicle_boxes:
-            crop = plan_crop(vehicle, width, height)
+            crop = plan_crop(vehicle, width, height, self._crop_side)
             if crop is not None:
                 plates += self._in_crop(image, crop, in_vehicle=True)
         return plates

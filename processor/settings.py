@@ -156,9 +156,15 @@ def _known_providers(names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 DETECTOR_PRESETS: dict[str, dict[str, object]] = {
-    "fast": {"face_max_side": 960, "plate_whole_frame": False, "plate_vehicle_tile": None, "nanodet_tiling": False},
+    "fast": {
+        "face_max_side": 960,
+        "face_head_crops": False,
+        "plate_whole_frame": False,
+        "nanodet_stage_tile": None,
+        "nanodet_tiling": False,
+    },
     "balanced": {},
-    "thorough": {"face_max_side": 1920, "plate_vehicle_tile": 960, "plate_crop_side": 800},
+    "thorough": {"face_max_side": 1920, "nanodet_stage_tile": 960, "plate_crop_side": 800},
 }
 """The built-in detectors' settings each preset changes from the defaults (``balanced`` is the defaults); a setting
 given explicitly wins over its preset. Recall and cost of each, measured: README, "Detection quality"."""
@@ -171,8 +177,8 @@ class BuiltinSettings(BaseModel):
 
     preset: Literal["fast", "balanced", "thorough"] = Field(
         default="balanced",
-        description="fast: CenterFace at 960 px, plates of vehicles found in the whole frame only, no NanoDet "
-        "tiles; thorough: CenterFace at 1920 px, vehicles for plates also in 960 px tiles and read at 800 px; "
+        description="fast: CenterFace at 960 px, no head crops, NanoDet on whole frames only, plates of its "
+        "vehicles only; thorough: CenterFace at 1920 px, NanoDet's stage tiles 960 px, vehicles read at 800 px; "
         "settings given explicitly win",
     )
     face_max_side: int = Field(
@@ -180,6 +186,10 @@ class BuiltinSettings(BaseModel):
     )
     face_threshold: float = Field(
         default=0.2, gt=0.0, lt=1.0, description="960 px at 0.2 finds the faces 1280 px at 0.5 finds, at half the cost"
+    )
+    face_head_crops: bool = Field(
+        default=True,
+        description="also look for faces in upscaled head crops of the far persons NanoDet finds (far faces)",
     )
     onnx_threads: int = Field(default=1, ge=1, description="onnxruntime intra-op threads per inference")
     plate_downscale: float = Field(default=0.5, gt=0.0, le=1.0, description="the plate cascade sees the frame x this")
@@ -189,11 +199,12 @@ class BuiltinSettings(BaseModel):
     plate_vehicles: bool = Field(
         default=True, description="the plate reader reads each vehicle NanoDet finds, upscaled (finds far plates)"
     )
-    plate_vehicle_tile: int | None = Field(
+    nanodet_stage_tile: int | None = Field(
         default=1080,
         ge=64,
-        description="the vehicles the plate reader reads are looked for in the whole frame and in tiles of this "
-        "side, px (1080: 3 NanoDet runs at 1080p, finds far cars); None = the whole frame only",
+        description="the vehicles the plate reader reads and the persons whose heads are searched for far faces "
+        "are found by NanoDet in the whole frame and in tiles of this side, px (1080: 3 runs at 1080p); None = "
+        "the whole frame only",
     )
     plate_crop_side: int = Field(
         default=640,

@@ -244,7 +244,7 @@ def test_the_vehicles_of_plates_far_away_are_found_in_tiles(models: BuiltinModel
     image, truths = far_view(load(SPORTS_CARS), list(SPORTS_CARS.plates.values()), factor=0.25)
     boxes = models.run_detection("plate_reader", image)
     assert [covered(truth, boxes, image.shape) >= 0.75 for truth in truths] == [True, True]
-    untiled = BuiltinModels(BuiltinSettings(plate_vehicle_tile=None)).run_detection("plate_reader", image)
+    untiled = BuiltinModels(BuiltinSettings(nanodet_stage_tile=None)).run_detection("plate_reader", image)
     assert [covered(truth, untiled, image.shape) >= 0.75 for truth in truths] == [False, False], (
         "NanoDet's whole-frame view misses both cars at this size: the tiles are what finds them"
     )

@@ -96,11 +96,11 @@ def test_a_detector_preset_fills_the_settings_not_given_and_explicit_ones_win(mo
     monkeypatch.setenv("ANONYMIZER_BUILTIN__NANODET_TILING", "true")
     from_environment = Settings().builtin
     assert (from_environment.face_max_side, from_environment.plate_whole_frame) == (1920, True)
-    assert (from_environment.plate_vehicle_tile, from_environment.plate_crop_side) == (960, 800)
+    assert (from_environment.nanodet_stage_tile, from_environment.plate_crop_side) == (960, 800)
     settings, _ = apply_tuning(parsed("--detector-preset", "fast"), Settings(), default_configuration())
     fast = settings.builtin
     assert (fast.preset, fast.face_max_side, fast.plate_whole_frame) == ("fast", 960, False), "the new preset's values"
-    assert fast.plate_vehicle_tile is None, "fast: vehicles for plates in the whole frame only"
+    assert fast.nanodet_stage_tile is None, "fast: vehicles for plates in the whole frame only"
     assert fast.nanodet_tiling is True, "given explicitly: the preset does not change it"
     settings, _ = apply_tuning(
         parsed("--detector-preset", "fast", "--scale", "800"), Settings(), default_configuration()

@@ -55,7 +55,7 @@ class ObjectDetector:
         self._session = open_session(model_path, intra_op_threads=intra_op_threads, providers=providers)
         self._output_names = [name for pair in _OUTPUTS.values() for name in pair]
 
-    def detect(self, image: BgrImage, *, tile: int | None | EllipsisType = ...) -> list[Box]:
+    def detect(self, image: BgrImage, *, tile: int | EllipsisType | None = ...) -> list[Box]:
         """Every person and vehicle in ``image`` (HxWx3 BGR), labels ``person`` / ``vehicle``, confidence 0..1.
         ``tile``: the side of the tiles looked at besides the whole frame (None: none), default the detector's."""
         height, width = image.shape[:2]

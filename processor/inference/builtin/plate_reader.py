@@ -1,10 +1,11 @@
 """Licence plates read as text: vehicle crops -> PP-OCRv4 text boxes -> recogniser -> a plate rule.
 
 Every vehicle box (+5 % per side) is cut out and scaled to a 640 px long side (at most x8: a plate 20 px wide in a
-car 80 px wide is read at 160 px), so that plates of far vehicles get enough pixels; text boxes found there are read, and kept when the text looks like a
-plate. Privacy first: a text box the recogniser cannot read (fewer than 4 letters/digits: blur, glare,
-distance) is still hidden when it is shaped like a plate and sits in the lower part of a vehicle. Without
-vehicle boxes the whole frame is one crop and only readable plates count (the position rule needs a vehicle).
+car 80 px wide is read at 160 px), so that plates of far vehicles get enough pixels; text boxes found there are
+read, and kept when the text looks like a plate. Privacy first: a text box the recogniser cannot read (fewer than
+4 letters/digits: blur, glare, distance) is still hidden when it is shaped like a plate and sits in the lower part
+of a vehicle. Without vehicle boxes the whole frame is one crop and only readable plates count (the position rule
+needs a vehicle).
 """
 
 from __future__ import annotations

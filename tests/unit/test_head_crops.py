@@ -56,7 +56,7 @@ def test_a_face_too_small_for_the_whole_frame_is_found_in_its_head_crop(
     assert far_faces(detector, frame, [Box(100, 100, 140, 200, "person")]) == [], "no face on grey"
 
 
-def test_the_default_centerface_adds_the_head_crops_and_the_setting_turns_them_off(
+def test_the_head_crops_lose_no_whole_frame_face_and_fast_turns_them_off(
     far_astronaut: tuple[BgrImage, Box, Rect],
 ) -> None:
     frame, _, _ = far_astronaut

@@ -31,6 +31,7 @@ from processor.inference.builtin.custom import model_info as custom_model_info
 from processor.inference.builtin.faces import FaceDetector
 from processor.inference.builtin.head_crops import far_faces
 from processor.inference.builtin.objects import ObjectDetector
+from processor.inference.builtin.per_image import PerImage
 from processor.inference.builtin.persons import PersonSegmenter, component_boxes
 from processor.inference.builtin.plate_reader import PlateReader
 from processor.inference.builtin.plates import PlateDetector
@@ -93,12 +94,14 @@ class BuiltinModels:
         )
         self._plate_vehicles = options.plate_vehicles
         self._plate_whole_frame = options.plate_whole_frame
-        self._nanodet_stage_tile = options.nanodet_stage_tile
         self._face_head_crops = options.face_head_crops
         self._objects = _Lazy(
             lambda: ObjectDetector(
                 tile=NANODET_TILE if options.nanodet_tiling else None, intra_op_threads=threads, providers=providers
             )
+        )
+        self._stage_pass = PerImage(
+            lambda image: tuple(self._objects.get().detect(image, tile=options.nanodet_stage_tile))
         )
         self._persons = _Lazy(PersonSegmenter)
         self._custom = {
@@ -146,25 +149,24 @@ class BuiltinModels:
         return component_boxes(self._persons.get().segment(image), "person")
 
     def _find_faces(self, image: BgrImage) -> list[Box]:
-        """CenterFace on the whole frame, and on upscaled head crops of the far persons NanoDet finds (faces too
-        small for the whole-frame pass); a face found by both is one box."""
+        """CenterFace on the whole frame, and on upscaled head crops of the far persons NanoDet's stage pass finds
+        (faces too small for the whole-frame pass); a face found by both is one box."""
         detector = self._faces.get()
         faces = detector.detect(image)
         if not self._face_head_crops:
             return faces
-        found = self._objects.get().detect(image, tile=self._nanodet_stage_tile)
-        persons = [box for box in found if box.label == "person"]
+        persons = [box for box in self._stage_pass.get(image) if box.label == "person"]
         return containment_merge(faces + far_faces(detector, image, persons))
 
     def _read_plates(self, image: BgrImage) -> list[Box]:
-        """The plate reader on NanoDet's vehicles (found in the whole frame and ``nanodet_stage_tile`` tiles: far
-        cars are too small for NanoDet's 416 px view of a whole 1080p frame) and/or on the whole frame, which finds
-        the plates of vehicles NanoDet misses (occluded, cut by the frame edge); a plate found by both is one box."""
+        """The plate reader on NanoDet's vehicles (the stage pass, shared with the faces: whole frame and
+        ``nanodet_stage_tile`` tiles, as far cars are too small for NanoDet's 416 px view of a whole 1080p frame)
+        and/or on the whole frame, which finds the plates of vehicles NanoDet misses (occluded, cut by the frame
+        edge); a plate found by both is one box."""
         reader = self._plate_reader.get()
         plates = reader.find_plates(image) if self._plate_whole_frame else []
         if self._plate_vehicles:
-            found = self._objects.get().detect(image, tile=self._nanodet_stage_tile)
-            vehicles = [box for box in found if box.label == "vehicle"]
+            vehicles = [box for box in self._stage_pass.get(image) if box.label == "vehicle"]
             plates += reader.find_plates(image, vehicles)
         return containment_merge(plates)
 
